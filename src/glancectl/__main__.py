@@ -1,0 +1,3 @@
+from glancectl.cli.main import main
+
+main()

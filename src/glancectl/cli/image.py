@@ -1,0 +1,231 @@
+"""`glancectl image ...`: parsing and rendering only; the work is in operations."""
+
+from __future__ import annotations
+
+import click
+
+from glancectl import records
+from glancectl.cli.context import Env
+from glancectl.cli.errors import CLIError
+from glancectl.cli.output import output_options, render_many, render_one
+from glancectl.errors import InvalidValue
+from glancectl.listing import IMAGE_SORT_KEYS, ImageFilter, TimeFilter
+from glancectl.operations import images as ops
+
+pass_env = click.make_pass_decorator(Env)
+LIST_COLUMNS = ("id", "name", "status")
+LONG_COLUMNS = ("id", "name", "disk_format", "container_format", "size", "checksum", "status",
+                "visibility", "protected", "owner", "tags")
+
+
+def _properties(pairs: tuple[str, ...]) -> dict:
+    return dict(records.parse_property(p) for p in pairs)
+
+
+def image_metadata_options(func):
+    """Options shared by create and set, so both validate the same way."""
+    options = [
+        click.option("--disk-format", type=click.Choice(records.DISK_FORMATS),
+                     help="Disk format of the data."),
+        click.option("--container-format", type=click.Choice(records.CONTAINER_FORMATS),
+                     help="Container format of the data."),
+        click.option("--visibility", type=click.Choice(records.VISIBILITIES),
+                     help="Who may see the image (default on create: shared)."),
+        click.option("--protected/--unprotected", default=None,
+                     help="Protect the image from deletion."),
+        click.option("--hidden/--unhidden", "os_hidden", default=None,
+                     help="Hide the image from default listings (os_hidden)."),
+        click.option("--min-disk", type=int, metavar="GB", help="Minimum disk size in GB."),
+        click.option("--min-ram", type=int, metavar="MB", help="Minimum RAM in MB."),
+        click.option("--property", "properties", multiple=True, metavar="KEY=VALUE",
+                     help="A custom property (repeatable)."),
+        click.option("--tag", "tags", multiple=True, metavar="TAG", help="A tag (repeatable)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@click.group()
+def image() -> None:
+    """Create, inspect, change and delete images."""
+
+
+@image.command("create")
+@click.argument("name", required=False)
+@image_metadata_options
+@click.option("--id", "image_id", metavar="UUID", help="Use this ID instead of a new one.")
+@output_options(quiet=True)
+@pass_env
+def create(env: Env, name, disk_format, container_format, visibility, protected, os_hidden,
+           min_disk, min_ram, properties, tags, image_id, output) -> None:
+    """Create a queued image record.
+
+    \b
+    Examples:
+      glancectl image create cirros --disk-format qcow2 --container-format bare
+      glancectl image create --id 3c1d... --property os_distro=cirros --tag test -q
+    """
+    spec = ops.ImageSpec(
+        name=name, disk_format=disk_format, container_format=container_format,
+        visibility=visibility or "shared", protected=bool(protected), os_hidden=bool(os_hidden),
+        min_disk=min_disk or 0, min_ram=min_ram or 0,
+        properties=_properties(properties), tags=list(tags), image_id=image_id,
+    )
+    record = ops.create_image(env.store, env.settings, spec)
+    render_one(env, output, records.image_view(record))
+
+
+@image.command("show")
+@click.argument("image_ref", metavar="IMAGE")
+@output_options()
+@pass_env
+def show(env: Env, image_ref: str, output) -> None:
+    """Show one image by ID or name, whatever its status.
+
+    \b
+    Examples:
+      glancectl image show cirros
+      glancectl image show 3c1d... -f value -c status
+    """
+    render_one(env, output, records.image_view(ops.find_image(env.store, image_ref)))
+
+
+def _time_filter(value: str | None, what: str) -> TimeFilter | None:
+    return TimeFilter.parse(value, what) if value else None
+
+
+@image.command("list")
+@click.option("--name", help="Exact name, or in:a,b.")
+@click.option("--id", "ids", help="Exact ID, or in:a,b.")
+@click.option("--status", help="Exact status, or in:a,b (also lists deleted/killed when asked).")
+@click.option("--visibility", type=click.Choice(records.VISIBILITIES))
+@click.option("--owner")
+@click.option("--tag", "tags", multiple=True, help="Must have this tag (repeatable; all must match).")
+@click.option("--property", "properties", multiple=True, metavar="KEY=VALUE",
+              help="Custom property with exactly this value (repeatable).")
+@click.option("--disk-format", help="Exact disk format, or in:a,b.")
+@click.option("--container-format", help="Exact container format, or in:a,b.")
+@click.option("--checksum")
+@click.option("--hash", "os_hash_value", metavar="SHA512", help="Exact os_hash_value.")
+@click.option("--size-min", type=click.IntRange(min=0), metavar="BYTES")
+@click.option("--size-max", type=click.IntRange(min=0), metavar="BYTES")
+@click.option("--created-at", metavar="OP:TIME", help="OP is gt, gte, lt, lte, eq or neq.")
+@click.option("--updated-at", metavar="OP:TIME")
+@click.option("--protected/--unprotected", default=None)
+@click.option("--hidden", "os_hidden", is_flag=True, help="List hidden images instead.")
+@click.option("--deleted", "include_deleted", is_flag=True,
+              help="Include deleted, pending_delete and killed images.")
+@click.option("--sort", metavar="KEY[:DIR],...",
+              help=f"Sort keys: {', '.join(IMAGE_SORT_KEYS)} (default created_at:desc).")
+@click.option("--limit", type=click.IntRange(min=0))
+@click.option("--marker", metavar="ID", help="Start after this image ID.")
+@click.option("--long", is_flag=True, help="More columns in the table.")
+@output_options(quiet=True)
+@pass_env
+def list_(env: Env, name, ids, status, visibility, owner, tags, properties, disk_format,
+          container_format, checksum, os_hash_value, size_min, size_max, created_at, updated_at,
+          protected, os_hidden, include_deleted, sort, limit, marker, long, output) -> None:
+    """List images, with Glance's filters, sorting and paging.
+
+    \b
+    Examples:
+      glancectl image list
+      glancectl image list --status active --tag gold --sort name:asc -f json
+      glancectl image list --created-at gte:2026-01-01T00:00:00Z -q
+    """
+    image_filter = ImageFilter.build(
+        exact={"name": name, "id": ids, "status": status, "disk_format": disk_format,
+               "container_format": container_format, "checksum": checksum,
+               "os_hash_value": os_hash_value},
+        visibility=visibility, owner=owner, tags=tuple(tags),
+        properties=dict(_split_property_filter(p) for p in properties),
+        size_min=size_min, size_max=size_max,
+        created_at=_time_filter(created_at, "--created-at"),
+        updated_at=_time_filter(updated_at, "--updated-at"),
+        protected=protected, os_hidden=os_hidden, include_deleted=include_deleted,
+    )
+    found = ops.list_images(env.store, image_filter, sort=sort, marker=marker, limit=limit)
+    render_many(env, output, [records.image_view(r) for r in found],
+                LONG_COLUMNS if long else LIST_COLUMNS)
+
+
+def _split_property_filter(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise InvalidValue(f"--property expects KEY=VALUE, got '{text}'")
+    return key, value
+
+
+@image.command("set")
+@click.argument("image_ref", metavar="IMAGE")
+@click.option("--name", help="New name.")
+@image_metadata_options
+@output_options()
+@pass_env
+def set_(env: Env, image_ref, name, disk_format, container_format, visibility, protected,
+         os_hidden, min_disk, min_ram, properties, tags, output) -> None:
+    """Change an image's metadata.
+
+    Formats can only change while the image is queued or importing.
+
+    \b
+    Examples:
+      glancectl image set cirros --name cirros-0.6 --tag gold --property os_distro=cirros
+      glancectl image set cirros --protected
+    """
+    wanted = ops.ImageChanges(
+        name=name, disk_format=disk_format, container_format=container_format,
+        visibility=visibility, protected=protected, os_hidden=os_hidden,
+        min_disk=min_disk, min_ram=min_ram,
+        set_properties=_properties(properties), add_tags=list(tags),
+    )
+    if wanted.is_empty():
+        raise InvalidValue("nothing to change; give at least one option (see --help)")
+    record = ops.update_image(env.store, env.settings, image_ref, wanted)
+    render_one(env, output, records.image_view(record))
+
+
+@image.command("unset")
+@click.argument("image_ref", metavar="IMAGE")
+@click.option("--property", "properties", multiple=True, metavar="KEY",
+              help="Remove this property (repeatable).")
+@click.option("--tag", "tags", multiple=True, metavar="TAG", help="Remove this tag (repeatable).")
+@output_options()
+@pass_env
+def unset(env: Env, image_ref, properties, tags, output) -> None:
+    """Remove properties and tags from an image.
+
+    \b
+    Example:
+      glancectl image unset cirros --property os_distro --tag gold
+    """
+    if not properties and not tags:
+        raise InvalidValue("nothing to unset; give --property or --tag")
+    wanted = ops.ImageChanges(unset_properties=list(properties), remove_tags=list(tags))
+    record = ops.update_image(env.store, env.settings, image_ref, wanted)
+    render_one(env, output, records.image_view(record))
+
+
+@image.command("delete")
+@click.argument("image_refs", metavar="IMAGE...", nargs=-1, required=True)
+@pass_env
+def delete(env: Env, image_refs) -> None:
+    """Delete images; carries on past failures and reports how many failed.
+
+    Data is removed at once, or kept until `glancectl scrub` when
+    delayed_delete is on. The record stays, with status deleted, until purged.
+
+    \b
+    Example:
+      glancectl image delete cirros 3c1d...
+    """
+    outcomes = ops.delete_images(env.store, env.settings, image_refs)
+    failures = [(ref, err) for ref, err in outcomes if isinstance(err, Exception)]
+    for ref, err in failures:
+        env.message(f"Failed to delete image with name or ID '{ref}': {err}")
+    if failures:
+        total = len(outcomes)
+        # The worst failure decides the code, so a script can still tell "not found" apart.
+        code = max(err.exit_code for _, err in failures)
+        raise CLIError(f"{len(failures)} of {total} images failed to delete.", code)

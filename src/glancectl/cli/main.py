@@ -1,0 +1,95 @@
+"""The root command: global options, the Env, and the one place errors become exit codes."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+import click
+
+from glancectl import __version__
+from glancectl.cli.context import Env
+from glancectl.cli.errors import CLIError
+from glancectl.errors import GlancectlError
+from glancectl.exit_codes import EXIT_CODE_HELP, ExitCode
+
+
+class GlancectlGroup(click.Group):
+    """Maps every failure to a documented exit code, for CliRunner and the real process alike."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except GlancectlError as exc:
+            raise CLIError(str(exc), exc.exit_code) from exc
+        except (KeyboardInterrupt, click.exceptions.Abort):
+            raise CLIError("interrupted; nothing was left half-done", ExitCode.INTERRUPTED) from None
+        except BrokenPipeError:
+            # The reader went away (e.g. `| head`); that is not our error.
+            sys.stderr = None  # silence the interpreter's flush complaint at exit
+            raise click.exceptions.Exit(0) from None
+        except (click.ClickException, click.exceptions.Exit):
+            raise
+        except OSError as exc:
+            raise CLIError(_os_error_message(exc), _os_error_code(exc)) from exc
+        except Exception as exc:
+            env = ctx.find_object(Env)
+            if env is not None and env.debug:
+                traceback.print_exc()
+            raise CLIError(
+                f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
+                ExitCode.INTERNAL_ERROR,
+            ) from exc
+
+
+def _os_error_code(exc: OSError) -> int:
+    import errno
+
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS):
+        return ExitCode.STORE_UNAVAILABLE
+    return ExitCode.INTERNAL_ERROR
+
+
+def _os_error_message(exc: OSError) -> str:
+    where = f" ({exc.filename})" if exc.filename else ""
+    return f"{exc.strerror or exc}{where}"
+
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(
+    cls=GlancectlGroup,
+    context_settings=CONTEXT_SETTINGS,
+    epilog=EXIT_CODE_HELP,
+)
+@click.option("--home", metavar="DIR", envvar=None,
+              help="Store home (default: $GLANCECTL_HOME, else the platform user data dir).")
+@click.option("--lock-timeout", type=click.FloatRange(min=0), default=30.0, show_default=True,
+              metavar="SECONDS", help="How long to wait for another glancectl holding the store.")
+@click.option("--debug", is_flag=True, help="Show tracebacks for internal errors.")
+@click.version_option(__version__, "--version", prog_name="glancectl")
+@click.pass_context
+def cli(ctx: click.Context, home: str | None, lock_timeout: float, debug: bool) -> None:
+    """Glance's image and task lifecycle on one machine.
+
+    \b
+    Examples:
+      glancectl image create cirros --disk-format qcow2 --container-format bare --file cirros.img
+      glancectl image list --status active -f json
+      glancectl image show cirros -f value -c status
+    """
+    ctx.obj = Env(home_option=home, lock_timeout=lock_timeout, debug=debug)
+
+
+def _register() -> None:
+    from glancectl.cli import image
+
+    cli.add_command(image.image)
+
+
+_register()
+
+
+def main() -> None:
+    cli.main(prog_name="glancectl")

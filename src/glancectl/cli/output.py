@@ -1,0 +1,175 @@
+"""One output path for every command: table, json, value, csv; -c to pick columns; -q for IDs.
+
+Tables are for people: Rich on a terminal, a plain ASCII table (as
+openstackclient prints) elsewhere, so a pipe never pays for importing Rich.
+JSON uses Glance's field names verbatim, for scripts.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import json
+from dataclasses import dataclass
+from typing import Callable, Iterable, Mapping, Sequence
+
+import click
+
+from glancectl.errors import InvalidValue
+
+FORMATS = ("table", "json", "value", "csv")
+_HEADING_OVERRIDES = {"id": "ID", "os_hidden": "Hidden", "owner": "Owner"}
+
+
+@dataclass(frozen=True)
+class OutputOptions:
+    format: str = "table"
+    columns: tuple[str, ...] = ()
+    quiet: bool = False
+
+
+def output_options(*, quiet: bool = False) -> Callable:
+    """Adds -f/-c (and -q where IDs alone make sense) and passes one ``output`` object."""
+
+    def decorate(func):
+        @click.option("-f", "--format", "output_format", type=click.Choice(FORMATS),
+                      default="table", show_default=True, help="Output format.")
+        @click.option("-c", "--column", "columns", multiple=True, metavar="NAME",
+                      help="Show only this column (repeatable), by field name or heading.")
+        @functools.wraps(func)
+        def wrapper(*args, output_format, columns, quiet_ids=False, **kwargs):
+            kwargs["output"] = OutputOptions(output_format, tuple(columns), quiet_ids)
+            return func(*args, **kwargs)
+
+        if quiet:
+            wrapper = click.option("-q", "--quiet", "quiet_ids", is_flag=True,
+                                   help="Print only IDs, one per line.")(wrapper)
+        return wrapper
+
+    return decorate
+
+
+def heading(key: str) -> str:
+    return _HEADING_OVERRIDES.get(key) or key.replace("_", " ").title()
+
+
+def _normalise(name: str) -> str:
+    return name.strip().lower().replace(" ", "_").replace("-", "_")
+
+
+def select_columns(requested: Sequence[str], available: Sequence[str]) -> list[str]:
+    by_name = {_normalise(k): k for k in available}
+    by_name.update({_normalise(heading(k)): k for k in available})
+    chosen = []
+    for name in requested:
+        key = by_name.get(_normalise(name))
+        if key is None:
+            raise InvalidValue(f"unknown column '{name}'; choose from: {', '.join(available)}")
+        chosen.append(key)
+    return chosen
+
+
+def safe_text(text: str) -> str:
+    """Terminal escapes and other control characters print as visible escapes."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
+def human(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return safe_text(", ".join(value))
+    if isinstance(value, (list, dict)):
+        return safe_text(json.dumps(value, sort_keys=True))
+    return safe_text(str(value))
+
+
+def to_json(value) -> str:
+    text = json.dumps(value, indent=2, ensure_ascii=False)
+    # json leaves DEL and C1 controls raw; escape them so a terminal never acts on them.
+    return "".join(ch if not ("\x7f" <= ch <= "\x9f") else f"\\u{ord(ch):04x}" for ch in text)
+
+
+def _plain_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    rows = [list(r) for r in rows]
+    widths = [len(h) for h in headers]
+    for row in rows:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], *(len(line) for line in cell.split("\n")))
+    rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
+
+    def line(cells):
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"
+
+    out = [rule, line(headers), rule, *(line(r) for r in rows), rule]
+    return "\n".join(out)
+
+
+def _table(env, headers: Sequence[str], rows: list[list[str]]) -> None:
+    if not env.stdout_isatty:
+        print(_plain_table(headers, rows), file=env.stdout)
+        return
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, header_style="bold")
+    for h in headers:
+        table.add_column(h, overflow="fold")
+    for row in rows:
+        table.add_row(*(Text(cell) for cell in row))
+    env.console().print(table)
+
+
+def _csv(env, headers: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+    writer = csv.writer(env.stdout, lineterminator="\n")
+    writer.writerow(headers)
+    writer.writerows(rows)
+
+
+def render_one(env, output: OutputOptions, view: Mapping) -> None:
+    """One record: a Field/Value table, or the record itself for scripts."""
+    if output.quiet:
+        print(view["id"], file=env.stdout)
+        return
+    keys = select_columns(output.columns, list(view)) if output.columns else list(view)
+    if output.format == "json":
+        print(to_json({k: view[k] for k in keys}), file=env.stdout)
+    elif output.format == "value":
+        for key in keys:
+            print(human(view[key]), file=env.stdout)
+    elif output.format == "csv":
+        _csv(env, keys, [[human(view[k]) for k in keys]])
+    else:
+        _table(env, ["Field", "Value"], [[k, human(view[k])] for k in keys])
+
+
+def render_many(
+    env, output: OutputOptions, views: Sequence[Mapping], table_columns: Sequence[str]
+) -> None:
+    """Many records: chosen columns as a table, or whole records as JSON for scripts."""
+    if output.quiet:
+        for view in views:
+            print(view["id"], file=env.stdout)
+        return
+    available = list(views[0]) if views else list(table_columns)
+    if output.columns:
+        keys = select_columns(output.columns, available)
+    elif output.format == "json":
+        keys = None  # every field, exactly as Glance names them
+    else:
+        keys = list(table_columns)
+    if output.format == "json":
+        chosen = [dict(v) if keys is None else {k: v.get(k) for k in keys} for v in views]
+        print(to_json(chosen), file=env.stdout)
+    elif output.format == "value":
+        for view in views:
+            print(" ".join(human(view.get(k)) for k in keys), file=env.stdout)
+    elif output.format == "csv":
+        _csv(env, [heading(k) for k in keys], [[human(v.get(k)) for k in keys] for v in views])
+    else:
+        _table(env, [heading(k) for k in keys], [[human(v.get(k)) for k in keys] for v in views])

@@ -1,0 +1,76 @@
+"""One error family for the library layers; only the CLI maps it to exit codes.
+
+Each error carries its exit code, so the mapping is data rather than a
+chain of isinstance checks, and no caller ever has to match on text.
+"""
+
+from glancectl.exit_codes import ExitCode
+
+
+class GlancectlError(Exception):
+    exit_code = ExitCode.INTERNAL_ERROR
+
+    def __init__(self, message: str, *, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message} {self.hint}"
+
+
+class InvalidValue(GlancectlError):
+    exit_code = ExitCode.USAGE
+
+
+class NotFound(GlancectlError):
+    exit_code = ExitCode.NOT_FOUND
+
+
+class Refused(GlancectlError):
+    """Refused by a rule: protection, no data, an import in progress."""
+
+    exit_code = ExitCode.REFUSED
+
+
+class InvalidTransition(Refused):
+    """A status change the lifecycle tables do not allow."""
+
+    def __init__(self, message: str, *, current: str, requested: str, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.current = current
+        self.requested = requested
+
+
+class DataError(GlancectlError):
+    """Data arrived whole but failed verification (size, hash, format, safety)."""
+
+    exit_code = ExitCode.VERIFICATION_FAILED
+
+
+class LimitExceeded(GlancectlError):
+    exit_code = ExitCode.LIMIT_EXCEEDED
+
+
+class StoreUnavailable(GlancectlError):
+    exit_code = ExitCode.STORE_UNAVAILABLE
+
+
+class Conflict(StoreUnavailable):
+    """A record moved under us between read and write; the change was not made."""
+
+
+class StoreCorrupt(StoreUnavailable):
+    def __init__(self, path, reason: str):
+        super().__init__(
+            f"store file {path} is unreadable ({reason}); it was left untouched. "
+            "Run 'glancectl doctor' to inspect it, or 'glancectl doctor --repair' to restore "
+            "the last good copy."
+        )
+        self.path = path
+
+
+class SourceError(GlancectlError):
+    """The data source could not be read (missing file, network, HTTP status)."""
+
+    exit_code = ExitCode.USAGE

@@ -1,0 +1,217 @@
+"""The image and task state machines: tables and rules, no I/O.
+
+This module is the only place that decides whether a status may change.
+Everything else asks it first (see ``check_image_transition`` and
+``check_task_transition``) and only then touches the store. The tables
+follow ../shared/REFERENCE.md, which follows the seed document where it
+differs from today's Glance.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Mapping
+
+from glancectl.errors import InvalidTransition, Refused
+
+
+class ImageStatus(str, Enum):
+    QUEUED = "queued"
+    SAVING = "saving"
+    UPLOADING = "uploading"
+    IMPORTING = "importing"
+    ACTIVE = "active"
+    KILLED = "killed"
+    DEACTIVATED = "deactivated"
+    PENDING_DELETE = "pending_delete"
+    DELETED = "deleted"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class TaskStatus(str, Enum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    SUCCESS = "success"
+    FAILURE = "failure"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+I = ImageStatus
+IMAGE_TRANSITIONS: Mapping[ImageStatus, frozenset[ImageStatus]] = {
+    I.QUEUED: frozenset({I.SAVING, I.UPLOADING, I.IMPORTING, I.ACTIVE, I.DELETED}),
+    I.SAVING: frozenset({I.ACTIVE, I.QUEUED, I.KILLED, I.DELETED}),
+    I.UPLOADING: frozenset({I.IMPORTING, I.QUEUED, I.DELETED}),
+    I.IMPORTING: frozenset({I.ACTIVE, I.QUEUED, I.DELETED}),
+    # active -> queued is the seed's "remove location from one or more to zero".
+    I.ACTIVE: frozenset({I.DEACTIVATED, I.PENDING_DELETE, I.DELETED, I.QUEUED}),
+    I.DEACTIVATED: frozenset({I.ACTIVE, I.DELETED}),
+    I.KILLED: frozenset({I.DELETED}),
+    I.PENDING_DELETE: frozenset({I.DELETED}),
+    I.DELETED: frozenset(),
+}
+
+T = TaskStatus
+TASK_TRANSITIONS: Mapping[TaskStatus, frozenset[TaskStatus]] = {
+    T.PENDING: frozenset({T.PROCESSING, T.FAILURE}),
+    T.PROCESSING: frozenset({T.SUCCESS, T.FAILURE}),
+    T.SUCCESS: frozenset(),
+    T.FAILURE: frozenset(),
+}
+del I, T
+
+# The statuses a new record may start in. Glance forgets to check this.
+INITIAL_IMAGE_STATUSES = frozenset({ImageStatus.QUEUED, ImageStatus.ACTIVE})
+INITIAL_TASK_STATUSES = frozenset({TaskStatus.PENDING})
+
+# Moving into one of these from queued/uploading means the image gets data,
+# which Glance only allows once both formats are known.
+DATA_STATUSES = frozenset({ImageStatus.SAVING, ImageStatus.IMPORTING, ImageStatus.ACTIVE})
+FORMAT_MUTABLE_STATUSES = frozenset({ImageStatus.QUEUED, ImageStatus.IMPORTING})
+LOCATION_MUTABLE_STATUSES = frozenset({ImageStatus.QUEUED, ImageStatus.ACTIVE})
+# Statuses in which the image's own data may be being written by a live process.
+IN_FLIGHT_STATUSES = frozenset({ImageStatus.SAVING, ImageStatus.UPLOADING, ImageStatus.IMPORTING})
+# What going back to queued forgets: the data it described is gone.
+CLEARED_ON_REQUEUE = ("size", "virtual_size", "checksum", "os_hash_algo", "os_hash_value")
+
+FORMATS_REQUIRED_MESSAGE = (
+    "Properties disk_format, container_format must be set prior to saving data."
+)
+
+
+def _image_status(value: str | ImageStatus) -> ImageStatus:
+    try:
+        return ImageStatus(value)
+    except ValueError:
+        raise InvalidTransition(
+            f"Unknown image status '{value}'", current=str(value), requested=str(value)
+        ) from None
+
+
+def _task_status(value: str | TaskStatus) -> TaskStatus:
+    try:
+        return TaskStatus(value)
+    except ValueError:
+        raise InvalidTransition(
+            f"Unknown task status '{value}'", current=str(value), requested=str(value)
+        ) from None
+
+
+def image_transition_allowed(current: str, requested: str) -> bool:
+    return _image_status(requested) in IMAGE_TRANSITIONS[_image_status(current)]
+
+
+def check_image_transition(current: str, requested: str, *, image: Mapping | None = None) -> None:
+    """Refuse a status change the table does not allow.
+
+    With ``image`` given, also apply the rule that data needs formats.
+    A move to the same status is refused here; the idempotent verbs
+    (deactivate, reactivate) handle their own no-ops before asking.
+    """
+    cur, req = _image_status(current), _image_status(requested)
+    if req not in IMAGE_TRANSITIONS[cur]:
+        raise InvalidTransition(
+            f"Image status transition from {cur} to {req} is not allowed",
+            current=cur.value,
+            requested=req.value,
+        )
+    if (
+        image is not None
+        and cur in (ImageStatus.QUEUED, ImageStatus.UPLOADING)
+        and req in DATA_STATUSES
+        and not (image.get("disk_format") and image.get("container_format"))
+    ):
+        raise InvalidTransition(FORMATS_REQUIRED_MESSAGE, current=cur.value, requested=req.value)
+
+
+def check_initial_image_status(status: str) -> None:
+    if _image_status(status) not in INITIAL_IMAGE_STATUSES:
+        raise InvalidTransition(
+            f"An image cannot be created in status {status}", current="", requested=status
+        )
+
+
+def image_status_changes(image: Mapping, requested: str) -> dict:
+    """The fields to write for moving ``image`` to ``requested``.
+
+    Checks the move first. Going back to queued clears what described the
+    old data, so a retried upload starts clean.
+    """
+    check_image_transition(image["status"], requested, image=image)
+    changes: dict = {"status": ImageStatus(requested).value}
+    if requested == ImageStatus.QUEUED:
+        changes.update({field: None for field in CLEARED_ON_REQUEUE})
+    return changes
+
+
+def deactivate_changes(image: Mapping) -> dict:
+    """Deactivating a deactivated image is an allowed no-op (empty changes)."""
+    status = _image_status(image["status"])
+    if status == ImageStatus.DEACTIVATED:
+        return {}
+    if status != ImageStatus.ACTIVE:
+        raise InvalidTransition(
+            f"Not allowed to deactivate image in status '{status}'",
+            current=status.value,
+            requested=ImageStatus.DEACTIVATED.value,
+        )
+    return image_status_changes(image, ImageStatus.DEACTIVATED)
+
+
+def reactivate_changes(image: Mapping) -> dict:
+    """Reactivating an active image is an allowed no-op (empty changes)."""
+    status = _image_status(image["status"])
+    if status == ImageStatus.ACTIVE:
+        return {}
+    if status != ImageStatus.DEACTIVATED:
+        raise InvalidTransition(
+            f"Not allowed to reactivate image in status '{status}'",
+            current=status.value,
+            requested=ImageStatus.ACTIVE.value,
+        )
+    return image_status_changes(image, ImageStatus.ACTIVE)
+
+
+def delete_target(image: Mapping, *, delayed_delete: bool) -> ImageStatus:
+    """Where a delete takes ``image``: pending_delete keeps data for the scrubber."""
+    if image.get("protected"):
+        raise Refused(f"Image {image['id']} is protected and cannot be deleted.")
+    status = _image_status(image["status"])
+    # Only active appears in the table with a pending_delete target.
+    keeps_data = delayed_delete and status == ImageStatus.ACTIVE and bool(image.get("size"))
+    target = ImageStatus.PENDING_DELETE if keeps_data else ImageStatus.DELETED
+    check_image_transition(status, target)
+    return target
+
+
+def check_formats_mutable(image: Mapping) -> None:
+    status = _image_status(image["status"])
+    if status not in FORMAT_MUTABLE_STATUSES:
+        raise Refused(
+            f"disk_format and container_format can only be changed while the image is "
+            f"queued or importing; image {image['id']} is {status}."
+        )
+
+
+def check_locations_mutable(image: Mapping, verb: str = "add") -> None:
+    status = _image_status(image["status"])
+    if status not in LOCATION_MUTABLE_STATUSES:
+        raise Refused(f"It's not allowed to {verb} locations if image status is {status}.")
+
+
+def check_task_transition(current: str, requested: str) -> None:
+    cur, req = _task_status(current), _task_status(requested)
+    if req not in TASK_TRANSITIONS[cur]:
+        raise InvalidTransition(
+            f"Status transition from {cur} to {req} is not allowed",
+            current=cur.value,
+            requested=req.value,
+        )
+
+
+def task_status_changes(task: Mapping, requested: str) -> dict:
+    check_task_transition(task["status"], requested)
+    return {"status": TaskStatus(requested).value}

@@ -1,0 +1,216 @@
+"""Image metadata operations: create, find, list, set, unset, delete.
+
+Each reads as a story: load under the lock, ask the lifecycle, save from
+the expected status, return the record. No formatting happens here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping
+
+from glancectl import lifecycle, records
+from glancectl.config import Settings
+from glancectl.errors import Conflict, GlancectlError, InvalidValue, NotFound
+from glancectl.lifecycle import ImageStatus
+from glancectl.listing import IMAGE_SORT_KEYS, ImageFilter, page, parse_sort, sort_records
+from glancectl.store import Store, checked_uuid
+from glancectl import datafiles
+
+
+def _looks_like_uuid(ref: str) -> bool:
+    try:
+        checked_uuid(ref)
+        return True
+    except InvalidValue:
+        return False
+
+
+def find_image(store: Store, ref: str, *, include_deleted: bool = True) -> dict:
+    """An image by ID, or by a name that matches exactly one image."""
+    if _looks_like_uuid(ref):
+        record = store.images.get(checked_uuid(ref))
+        if record is not None and (include_deleted or record["status"] != ImageStatus.DELETED):
+            return record
+    matches = [
+        r for r in store.images.all()
+        if r.get("name") == ref and (include_deleted or r["status"] != ImageStatus.DELETED)
+    ]
+    if not matches:
+        raise NotFound(f"No image with a name or ID of '{ref}' exists.")
+    if len(matches) > 1:
+        listed = ", ".join(f"{r['id']} ({r['status']})" for r in matches)
+        raise InvalidValue(
+            f"More than one image is named '{ref}': {listed}. Use an ID instead."
+        )
+    return matches[0]
+
+
+def find_live_image(store: Store, ref: str) -> dict:
+    """For changes: a deleted image counts as not found, as in Glance."""
+    return find_image(store, ref, include_deleted=False)
+
+
+def save(store: Store, record: dict, changes: Mapping) -> dict:
+    """Write ``changes`` only if the record is still in the status it was read in."""
+    if not changes:
+        return record
+    fields = dict(changes)
+    fields["updated_at"] = records.utcnow()
+    if not store.images.update(record["id"], fields, expect_status=record["status"]):
+        raise Conflict(f"image {record['id']} changed while it was being updated; retry")
+    return {**record, **fields}
+
+
+def move(store: Store, record: dict, status: str, **extra) -> dict:
+    """Ask the lifecycle, then save the new status together with ``extra`` fields."""
+    changes = lifecycle.image_status_changes(record, status)
+    changes.update(extra)
+    return save(store, record, changes)
+
+
+@dataclass
+class ImageSpec:
+    """What a user gives on create."""
+
+    name: str | None = None
+    disk_format: str | None = None
+    container_format: str | None = None
+    visibility: str = "shared"
+    protected: bool = False
+    os_hidden: bool = False
+    min_disk: int = 0
+    min_ram: int = 0
+    properties: dict = field(default_factory=dict)
+    tags: list = field(default_factory=list)
+    image_id: str | None = None
+
+
+def create_image(store: Store, settings: Settings, spec: ImageSpec) -> dict:
+    image_id = checked_uuid(spec.image_id) if spec.image_id else None
+    record = records.new_image(
+        image_id=image_id,
+        name=spec.name,
+        disk_format=spec.disk_format,
+        container_format=spec.container_format,
+        visibility=spec.visibility,
+        protected=spec.protected,
+        os_hidden=spec.os_hidden,
+        min_disk=spec.min_disk,
+        min_ram=spec.min_ram,
+        properties=spec.properties,
+        tags=spec.tags,
+        owner=records.current_owner(),
+    )
+    records.check_quota(len(record["properties"]), settings.image_property_quota, "properties")
+    records.check_quota(len(record["tags"]), settings.image_tag_quota, "tags")
+    lifecycle.check_initial_image_status(record["status"])
+    with store.writing():
+        if image_id and store.images.get(image_id) is not None:
+            raise InvalidValue(f"An image with identifier {image_id} already exists")
+        store.images.insert(record)
+    return record
+
+
+def list_images(
+    store: Store,
+    image_filter: ImageFilter,
+    *,
+    sort: str | None = None,
+    marker: str | None = None,
+    limit: int | None = None,
+) -> list[dict]:
+    keys = parse_sort(sort, IMAGE_SORT_KEYS, "created_at:desc")
+    if marker:
+        marker = checked_uuid(marker)
+    matched = [r for r in store.images.all() if image_filter.matches(r)]
+    return page(sort_records(matched, keys), marker=marker, limit=limit)
+
+
+@dataclass
+class ImageChanges:
+    """What a user asks ``image set`` / ``image unset`` to change; None means leave it."""
+
+    name: str | None = None
+    disk_format: str | None = None
+    container_format: str | None = None
+    visibility: str | None = None
+    protected: bool | None = None
+    os_hidden: bool | None = None
+    min_disk: int | None = None
+    min_ram: int | None = None
+    set_properties: dict = field(default_factory=dict)
+    add_tags: list = field(default_factory=list)
+    unset_properties: list = field(default_factory=list)
+    remove_tags: list = field(default_factory=list)
+
+    def is_empty(self) -> bool:
+        return self == ImageChanges()
+
+
+def update_image(store: Store, settings: Settings, ref: str, wanted: ImageChanges) -> dict:
+    with store.writing():
+        record = find_live_image(store, ref)
+        changes: dict = {}
+        if wanted.name is not None:
+            changes["name"] = records.validate_name(wanted.name)
+        if wanted.visibility is not None:
+            changes["visibility"] = records.validate_visibility(wanted.visibility)
+        for flag in ("protected", "os_hidden"):
+            if getattr(wanted, flag) is not None:
+                changes[flag] = getattr(wanted, flag)
+        for size in ("min_disk", "min_ram"):
+            if getattr(wanted, size) is not None:
+                changes[size] = records.validate_min(getattr(wanted, size), size)
+        if wanted.disk_format is not None or wanted.container_format is not None:
+            lifecycle.check_formats_mutable(record)
+            if wanted.disk_format is not None:
+                changes["disk_format"] = records.validate_disk_format(wanted.disk_format)
+            if wanted.container_format is not None:
+                changes["container_format"] = records.validate_container_format(
+                    wanted.container_format
+                )
+        properties = dict(record.get("properties") or {})
+        for key in wanted.unset_properties:
+            if key not in properties:
+                raise NotFound(f"Property {key} does not exist on image {records.image_label(record)}.")
+            del properties[key]
+        properties.update(wanted.set_properties)
+        if properties != record.get("properties"):
+            records.check_quota(len(properties), settings.image_property_quota, "properties")
+            changes["properties"] = properties
+        tags = records.merged_tags(record.get("tags") or [], wanted.add_tags)
+        for tag in wanted.remove_tags:
+            if tag not in tags:
+                raise NotFound(f"Tag {tag} does not exist on image {records.image_label(record)}.")
+            tags.remove(tag)
+        if tags != record.get("tags"):
+            records.check_quota(len(tags), settings.image_tag_quota, "tags")
+            changes["tags"] = tags
+        return save(store, record, changes)
+
+
+def delete_image(store: Store, settings: Settings, ref: str) -> dict:
+    """Delete one image; data goes now, or at scrub time under delayed delete."""
+    with store.writing():
+        record = find_live_image(store, ref)
+        target = lifecycle.delete_target(record, delayed_delete=settings.delayed_delete)
+        extra = {"deleted_at": records.utcnow()}
+        if target == ImageStatus.PENDING_DELETE:
+            return move(store, record, target, **extra)
+        updated = move(store, record, target, **extra)
+        datafiles.remove_image_data(store, record["id"])
+        return updated
+
+
+def delete_images(
+    store: Store, settings: Settings, refs: Iterable[str]
+) -> list[tuple[str, dict | GlancectlError]]:
+    """Delete each image, carrying on past failures like openstackclient."""
+    outcomes: list[tuple[str, dict | GlancectlError]] = []
+    for ref in refs:
+        try:
+            outcomes.append((ref, delete_image(store, settings, ref)))
+        except GlancectlError as exc:
+            outcomes.append((ref, exc))
+    return outcomes

@@ -1,0 +1,211 @@
+"""Image and task records: Glance's fields, defaults and validation. No I/O.
+
+A stored image keeps custom properties in a nested ``properties`` dict so
+they can never collide with core fields; ``image_view`` flattens them to
+top-level keys the way Glance's v2 API shows them.
+"""
+
+from __future__ import annotations
+
+import getpass
+import uuid
+from datetime import datetime, timezone
+from typing import Iterable, Mapping
+
+from glancectl.errors import InvalidValue, LimitExceeded
+from glancectl.lifecycle import ImageStatus
+
+DISK_FORMATS = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop")
+CONTAINER_FORMATS = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed")
+VISIBILITIES = ("public", "private", "shared", "community")
+MAX_NAME_LEN = 255
+
+READ_ONLY_ATTRIBUTES = frozenset(
+    {"id", "status", "size", "virtual_size", "checksum", "os_hash_algo", "os_hash_value",
+     "created_at", "updated_at", "direct_url", "file", "schema", "self", "owner"}
+)
+RESERVED_ATTRIBUTES = frozenset({"deleted", "deleted_at", "location", "locations"})
+# Core attributes have their own options; setting them as properties would bypass validation.
+CORE_SETTABLE = {
+    "name": "--name", "visibility": "--visibility", "protected": "--protected",
+    "os_hidden": "--hidden", "min_disk": "--min-disk", "min_ram": "--min-ram",
+    "disk_format": "--disk-format", "container_format": "--container-format", "tags": "--tag",
+}
+
+IMAGE_FIELDS = (
+    "id", "name", "status", "visibility", "protected", "os_hidden", "disk_format",
+    "container_format", "min_disk", "min_ram", "size", "virtual_size", "checksum",
+    "os_hash_algo", "os_hash_value", "owner", "tags", "locations", "direct_url",
+    "created_at", "updated_at",
+)
+# Keys of the stored record that are bookkeeping, never shown.
+INTERNAL_FIELDS = frozenset({"properties", "deleted_at", "status_reason"})
+
+TASK_FIELDS = (
+    "id", "type", "status", "input", "result", "message", "owner", "image_id",
+    "expires_at", "created_at", "updated_at",
+)
+
+
+def utcnow() -> str:
+    """Glance's timestamp form: ISO 8601, UTC, seconds, with a Z."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(value: str) -> datetime:
+    text = value.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidValue(f"'{value}' is not an ISO 8601 time") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+def current_owner() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        return "local"
+
+
+# -- validation --------------------------------------------------------------
+def _choice(value: str, choices: Iterable[str], what: str) -> str:
+    if value not in choices:
+        raise InvalidValue(f"Invalid {what} '{value}'. Valid values: {', '.join(choices)}")
+    return value
+
+
+def validate_disk_format(value: str) -> str:
+    return _choice(value, DISK_FORMATS, "disk format")
+
+
+def validate_container_format(value: str) -> str:
+    return _choice(value, CONTAINER_FORMATS, "container format")
+
+
+def validate_visibility(value: str) -> str:
+    return _choice(value, VISIBILITIES, "visibility")
+
+
+def validate_name(value: str) -> str:
+    if len(value) > MAX_NAME_LEN:
+        raise InvalidValue(f"name is {len(value)} characters long; the limit is {MAX_NAME_LEN}")
+    return value
+
+
+def validate_min(value: int, what: str) -> int:
+    if value < 0:
+        raise InvalidValue(f"{what} must be 0 or greater (got {value})")
+    return value
+
+
+def validate_tag(tag: str) -> str:
+    if len(tag) > MAX_NAME_LEN:
+        raise InvalidValue(f"tag is {len(tag)} characters long; the limit is {MAX_NAME_LEN}")
+    if not tag:
+        raise InvalidValue("a tag cannot be empty")
+    return tag
+
+
+def validate_property_key(key: str) -> str:
+    if key in READ_ONLY_ATTRIBUTES:
+        raise InvalidValue(f"Attribute '{key}' is read-only.")
+    if key in RESERVED_ATTRIBUTES or key.startswith("os_glance"):
+        raise InvalidValue(f"Attribute '{key}' is reserved.")
+    if key in CORE_SETTABLE:
+        raise InvalidValue(f"'{key}' is a core attribute, not a property; use {CORE_SETTABLE[key]}.")
+    if not key:
+        raise InvalidValue("a property name cannot be empty")
+    if len(key) > MAX_NAME_LEN:
+        raise InvalidValue(f"property name is {len(key)} characters long; the limit is {MAX_NAME_LEN}")
+    return key
+
+
+def parse_property(text: str) -> tuple[str, str]:
+    """``K=V`` as given to --property."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise InvalidValue(f"--property expects KEY=VALUE, got '{text}'")
+    return validate_property_key(key), value
+
+
+def merged_tags(existing: Iterable[str], added: Iterable[str]) -> list[str]:
+    """Tags are a set in Glance; keep first-seen order so output is stable."""
+    result: list[str] = []
+    for tag in [*existing, *added]:
+        if validate_tag(tag) not in result:
+            result.append(tag)
+    return result
+
+
+def check_quota(count: int, limit: int, what: str) -> None:
+    if count > limit:
+        raise LimitExceeded(
+            f"The limit has been exceeded on the number of allowed image {what}. "
+            f"Attempted: {count}, Maximum: {limit}"
+        )
+
+
+# -- building and showing ----------------------------------------------------
+def new_image(
+    *,
+    image_id: str | None,
+    name: str | None,
+    disk_format: str | None,
+    container_format: str | None,
+    visibility: str,
+    protected: bool,
+    os_hidden: bool,
+    min_disk: int,
+    min_ram: int,
+    properties: Mapping[str, str],
+    tags: Iterable[str],
+    owner: str,
+) -> dict:
+    now = utcnow()
+    return {
+        "id": image_id or str(uuid.uuid4()),
+        "name": validate_name(name) if name is not None else None,
+        "status": ImageStatus.QUEUED.value,
+        "visibility": validate_visibility(visibility),
+        "protected": protected,
+        "os_hidden": os_hidden,
+        "disk_format": validate_disk_format(disk_format) if disk_format else None,
+        "container_format": validate_container_format(container_format) if container_format else None,
+        "min_disk": validate_min(min_disk, "min_disk"),
+        "min_ram": validate_min(min_ram, "min_ram"),
+        "size": None,
+        "virtual_size": None,
+        "checksum": None,
+        "os_hash_algo": None,
+        "os_hash_value": None,
+        "owner": owner,
+        "tags": merged_tags([], tags),
+        "locations": [],
+        "properties": dict(properties),
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def image_view(record: Mapping) -> dict:
+    """The record as Glance v2 shows it: core fields, then custom properties at top level."""
+    view = {key: record.get(key) for key in IMAGE_FIELDS if key != "direct_url"}
+    if record.get("direct_url"):
+        view["direct_url"] = record["direct_url"]
+    view["file"] = f"/v2/images/{record['id']}/file"
+    view["schema"] = "/v2/schemas/image"
+    view["self"] = f"/v2/images/{record['id']}"
+    for key, value in sorted(record.get("properties", {}).items()):
+        view.setdefault(key, value)
+    return view
+
+
+def image_label(record: Mapping) -> str:
+    """How messages name an image: short id and, when it has one, its name."""
+    name = record.get("name")
+    return f"{record['id']} ({name})" if name else record["id"]

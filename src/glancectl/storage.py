@@ -1,0 +1,187 @@
+"""Crash-safe file primitives: atomic JSON files for TinyDB, owner-only files, the lock.
+
+Every byte glancectl keeps reaches the disk through this module or through
+``datafiles`` beside it. Writes go to a temporary file in the same
+directory, are fsynced, renamed over the target and the directory is
+fsynced, so a reader or a crash sees the old file or the new one, never a
+mix.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import time
+from pathlib import Path
+
+from tinydb.storages import Storage
+
+from glancectl.errors import StoreCorrupt, StoreUnavailable
+
+TEMP_MARKER = ".tmp-"  # every temporary file's name contains this, so doctor can find them
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+
+
+def ensure_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) owner-only, refusing a symlink in its place."""
+    try:
+        os.makedirs(path, mode=DIR_MODE, exist_ok=True)
+    except FileExistsError:
+        pass
+    if path.is_symlink() or not path.is_dir():
+        raise StoreUnavailable(f"{path} is not a directory (a symlink or file is in its place)")
+    return path
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def create_temp(directory: Path, stem: str) -> tuple[int, Path]:
+    """Open a new owner-only temporary file next to its final place.
+
+    O_EXCL and O_NOFOLLOW mean a planted file or symlink is never written through.
+    """
+    for _ in range(100):
+        path = directory / f".{stem}{TEMP_MARKER}{os.getpid()}-{os.urandom(4).hex()}"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE)
+        except FileExistsError:
+            continue
+        return fd, path
+    raise StoreUnavailable(f"could not create a temporary file in {directory}")
+
+
+def remove_quietly(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def write_atomic(path: Path, payload: bytes, *, keep_previous: bool = True) -> None:
+    """Replace ``path`` with ``payload`` atomically and durably.
+
+    With ``keep_previous`` the old good copy is kept as ``path.bak`` (a hard
+    link, so it costs no copy) for ``doctor --repair``.
+    """
+    directory = path.parent
+    fd, tmp = create_temp(directory, path.name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if keep_previous and path.exists():
+            backup = path.with_name(path.name + ".bak")
+            link_tmp = directory / f".{backup.name}{TEMP_MARKER}{os.getpid()}-{os.urandom(4).hex()}"
+            os.link(path, link_tmp, follow_symlinks=False)
+            os.replace(link_tmp, backup)
+        os.replace(tmp, path)
+    except BaseException:
+        remove_quietly(tmp)
+        raise
+    fsync_dir(directory)
+
+
+def read_json(path: Path):
+    """Parse a store file, or None when it does not exist. Never guesses at a bad file."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except FileNotFoundError:
+        return None
+    except PermissionError:
+        raise StoreUnavailable(f"permission denied reading store file {path}") from None
+    if not raw.strip():
+        raise StoreCorrupt(path, "file is empty")
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise StoreCorrupt(path, f"invalid JSON: {exc}") from None
+
+
+class AtomicJSONStorage(Storage):
+    """TinyDB storage that never leaves a torn file and never hides a bad one."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def read(self):
+        data = read_json(self.path)
+        if data is not None and not (
+            isinstance(data, dict) and all(isinstance(t, dict) for t in data.values())
+        ):
+            raise StoreCorrupt(self.path, "not a TinyDB document")
+        return data
+
+    def write(self, data) -> None:
+        ensure_dir(self.path.parent)
+        payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+        write_atomic(self.path, payload)
+
+    def close(self) -> None:
+        pass
+
+
+class StoreLock:
+    """One exclusive flock on a lock file that is never replaced.
+
+    flock is released by the kernel when the holder dies, so a killed
+    process can never leave the store locked.
+    """
+
+    def __init__(self, path: Path, timeout: float):
+        self.path = path
+        self.timeout = timeout
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, FILE_MODE)
+        except PermissionError:
+            raise StoreUnavailable(f"permission denied opening lock file {self.path}") from None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise StoreUnavailable(f"lock file {self.path} is a symlink; refusing it") from None
+            raise
+        deadline = time.monotonic() + self.timeout
+        delay = 0.001
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    raise StoreUnavailable(
+                        f"store is busy: another glancectl held {self.path} for "
+                        f"{self.timeout:g} s; nothing was changed. Retry, or raise --lock-timeout."
+                    ) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 0.05)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def __enter__(self):
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()

@@ -1,0 +1,234 @@
+"""The store: image and task records in sharded TinyDB files, the data directories, the lock.
+
+Layout under the home::
+
+    store.lock              flock'd by every writer; never replaced
+    meta.json               {"schema_version": N}
+    images/<xx>.json        TinyDB files; an image lives in the shard named by its id's first two hex digits
+    tasks/<xx>.json         the same for tasks
+    data/<image id>         image data, complete and synced
+    staging/<image id>      data staged for an interoperable import
+    leases/<id>.lock        flock'd by the process writing that image's data while it lives
+
+TinyDB rewrites a whole file on each write, so a single-record write costs
+one shard (1/256 of the records), which keeps it flat as the store grows.
+Readers take no lock: files are only ever replaced atomically.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from tinydb import Query, TinyDB
+
+from glancectl.errors import InvalidValue, StoreUnavailable
+from glancectl.storage import (
+    AtomicJSONStorage,
+    FILE_MODE,
+    StoreLock,
+    ensure_dir,
+    read_json,
+    write_atomic,
+)
+
+SCHEMA_VERSION = 1
+SHARD_PREFIX_LEN = 2  # 256 shards
+DEFAULT_LOCK_TIMEOUT = 30.0
+
+
+def checked_uuid(value: str) -> str:
+    """The canonical form of a UUID; the only kind of string ever joined into a path."""
+    try:
+        return str(uuid.UUID(str(value)))
+    except (ValueError, AttributeError):
+        raise InvalidValue(f"'{value}' is not a valid UUID") from None
+
+
+class ShardedTable:
+    """One logical TinyDB table spread over 256 files, keyed by the record's UUID."""
+
+    def __init__(self, directory: Path, name: str):
+        self.directory = directory
+        self.name = name
+
+    def shard_path(self, record_id: str) -> Path:
+        return self.directory / f"{checked_uuid(record_id)[:SHARD_PREFIX_LEN]}.json"
+
+    def shard_paths(self) -> list[Path]:
+        if not self.directory.is_dir():
+            return []
+        return sorted(p for p in self.directory.glob("*.json") if len(p.stem) == SHARD_PREFIX_LEN)
+
+    @contextmanager
+    def _db(self, path: Path) -> Iterator:
+        db = TinyDB(path, storage=AtomicJSONStorage)
+        try:
+            yield db.table(self.name)
+        finally:
+            db.close()
+
+    def get(self, record_id: str) -> dict | None:
+        data = AtomicJSONStorage(self.shard_path(record_id)).read() or {}
+        for doc in data.get(self.name, {}).values():
+            if doc.get("id") == record_id:
+                return doc
+        return None
+
+    def all(self) -> Iterator[dict]:
+        """Every record, shard by shard; each shard is a consistent snapshot."""
+        for path in self.shard_paths():
+            data = AtomicJSONStorage(path).read() or {}
+            yield from data.get(self.name, {}).values()
+
+    def insert(self, record: dict) -> None:
+        with self._db(self.shard_path(record["id"])) as table:
+            table.insert(record)
+
+    def update(self, record_id: str, fields: dict, *, expect_status: str | None = None) -> bool:
+        """Write ``fields``; with ``expect_status``, only if the record is still in it."""
+        q = Query().id == record_id
+        if expect_status is not None:
+            q = q & (Query().status == expect_status)
+        with self._db(self.shard_path(record_id)) as table:
+            return bool(table.update(fields, q))
+
+    def remove_keys(self, record_id: str, keys: list[str]) -> None:
+        def drop(doc):
+            for key in keys:
+                doc.pop(key, None)
+
+        with self._db(self.shard_path(record_id)) as table:
+            table.update(drop, Query().id == record_id)
+
+    def remove(self, record_ids: list[str]) -> int:
+        removed = 0
+        by_shard: dict[Path, list[str]] = {}
+        for rid in record_ids:
+            by_shard.setdefault(self.shard_path(rid), []).append(rid)
+        for path, ids in by_shard.items():
+            with self._db(path) as table:
+                removed += len(table.remove(Query().id.one_of(ids)))
+        return removed
+
+
+class Store:
+    def __init__(self, home: Path, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT):
+        self.home = Path(home)
+        self.lock_timeout = lock_timeout
+        self.images = ShardedTable(self.home / "images", "images")
+        self.tasks = ShardedTable(self.home / "tasks", "tasks")
+        self._lock: StoreLock | None = None
+
+    # -- paths -------------------------------------------------------------
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def staging_dir(self) -> Path:
+        return self.home / "staging"
+
+    @property
+    def lease_dir(self) -> Path:
+        return self.home / "leases"
+
+    def data_path(self, image_id: str) -> Path:
+        return self.data_dir / checked_uuid(image_id)
+
+    def staging_path(self, image_id: str) -> Path:
+        return self.staging_dir / checked_uuid(image_id)
+
+    def exists(self) -> bool:
+        return self.home.is_dir()
+
+    # -- writing -----------------------------------------------------------
+    def _initialise(self) -> None:
+        ensure_dir(self.home)
+        meta_path = self.home / "meta.json"
+        meta = read_json(meta_path)
+        if meta is None:
+            write_atomic(meta_path, b'{"schema_version": %d}' % SCHEMA_VERSION, keep_previous=False)
+        elif meta.get("schema_version", 0) > SCHEMA_VERSION:
+            raise StoreUnavailable(
+                f"store at {self.home} has schema version {meta['schema_version']}; this "
+                f"glancectl understands up to {SCHEMA_VERSION}. Upgrade glancectl."
+            )
+
+    @contextmanager
+    def writing(self) -> Iterator["Store"]:
+        """Hold the store lock across a whole read -> change -> write.
+
+        Re-entrant within one process, so an operation can call another.
+        """
+        if self._lock is not None:
+            yield self
+            return
+        try:
+            ensure_dir(self.home)
+        except PermissionError:
+            raise StoreUnavailable(f"permission denied creating store home {self.home}") from None
+        lock = StoreLock(self.home / "store.lock", self.lock_timeout)
+        lock.acquire()
+        self._lock = lock
+        try:
+            self._initialise()
+            yield self
+        finally:
+            self._lock = None
+            lock.release()
+
+    @property
+    def locked(self) -> bool:
+        return self._lock is not None
+
+    # -- leases: who is writing an image's data right now -------------------
+    def take_lease(self, record_id: str) -> "Lease":
+        ensure_dir(self.lease_dir)
+        return Lease(self.lease_dir / f"{checked_uuid(record_id)}.lock")
+
+    def lease_is_live(self, record_id: str) -> bool:
+        """True while some live process holds this record's lease."""
+        path = self.lease_dir / f"{checked_uuid(record_id)}.lock"
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
+
+class Lease:
+    """An exclusive flock held by the process writing a record's data.
+
+    The kernel drops it when the process dies, however it dies, so a
+    stuck status can be told apart from a slow one without guessing by age.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, FILE_MODE)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._fd)
+            raise StoreUnavailable(f"another process is writing data for {path.stem}") from None
+
+    def release(self) -> None:
+        if self._fd is not None:
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
