@@ -1,9 +1,179 @@
-"""Image data files: where bytes hit the disk (data/ and staging/ under the home)."""
+"""Image data files: where image bytes hit the disk.
+
+Data for an image is written to ``tmp/`` under the home while it streams
+in, fsynced, and only then renamed to ``data/<id>`` (or ``staging/<id>``)
+under the store lock. A crash mid-stream leaves a temp file whose owner's
+lease is dead; ``operations.recovery`` sweeps it on the next write.
+
+The copy loop overlaps reading, hashing and writing: one thread reads
+while two others each run a hash (hashlib releases the GIL on large
+buffers), so the three costs add up to the slowest of them, not their sum.
+"""
 
 from __future__ import annotations
 
-from glancectl.storage import fsync_dir, remove_quietly
-from glancectl.store import Store
+import hashlib
+import os
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+from glancectl.errors import InvalidValue
+from glancectl.storage import (
+    TEMP_MARKER,
+    create_temp,
+    ensure_dir,
+    fsync_dir,
+    remove_quietly,
+)
+from glancectl.store import Store, checked_uuid
+
+CHUNK_SIZE = 4 * 1024 * 1024
+PIPELINE_DEPTH = 3  # buffers in flight: one being read, two being hashed/written
+Sink = Callable[[memoryview], None]
+
+
+def _fill(readinto: Callable[[memoryview], int], view: memoryview) -> int:
+    """Read until ``view`` is full or the source ends; pipes and sockets return short reads."""
+    got = 0
+    while got < len(view):
+        n = readinto(view[got:])
+        if not n:
+            break
+        got += n
+    return got
+
+
+def pump(
+    readinto: Callable[[memoryview], int],
+    sinks: Sequence[Sink],
+    *,
+    on_chunk: Callable[[int], None] = lambda total: None,
+) -> int:
+    """Stream everything from ``readinto`` through every sink, in order; return the byte count.
+
+    Each sink runs on its own single thread, so it sees the chunks in order,
+    while the caller's thread is already reading the next chunk. ``on_chunk``
+    runs on the caller's thread with the running total (for limits and
+    progress); raising there stops the stream.
+    """
+    executors = [ThreadPoolExecutor(1, thread_name_prefix="glancectl-sink") for _ in sinks]
+    free = deque(bytearray(CHUNK_SIZE) for _ in range(PIPELINE_DEPTH))
+    in_flight: deque = deque()
+    total = 0
+
+    def retire_oldest() -> None:
+        futures, buffer = in_flight.popleft()
+        try:
+            for future in futures:
+                future.result()
+        finally:
+            free.append(buffer)
+
+    try:
+        while True:
+            if not free:
+                retire_oldest()
+            buffer = free.popleft()
+            n = _fill(readinto, memoryview(buffer))
+            if n == 0:
+                free.append(buffer)
+                break
+            total += n
+            on_chunk(total)
+            chunk = memoryview(buffer)[:n]
+            in_flight.append(([ex.submit(sink, chunk) for ex, sink in zip(executors, sinks)], buffer))
+        while in_flight:
+            retire_oldest()
+    finally:
+        for ex in executors:
+            ex.shutdown(wait=True, cancel_futures=True)
+    return total
+
+
+@dataclass(frozen=True)
+class Received:
+    size: int
+    checksum: str  # md5 hex, Glance's legacy checksum
+    os_hash_value: str  # sha512 hex
+    temp_path: Path
+
+
+class _Writer:
+    """Writes whole chunks to a file descriptor, however the kernel splits them."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+
+    def __call__(self, chunk: memoryview) -> None:
+        while chunk:
+            written = os.write(self.fd, chunk)
+            chunk = chunk[written:]
+
+
+def temp_dir(store: Store) -> Path:
+    return store.home / "tmp"
+
+
+def new_data_temp(store: Store, image_id: str) -> tuple[int, Path]:
+    """A temp file named for its image, so recovery can tell whose it is."""
+    return create_temp(ensure_dir(temp_dir(store)), checked_uuid(image_id))
+
+
+def temp_owner(path: Path) -> str | None:
+    """The image id a data temp file belongs to, or None for a foreign file."""
+    name = path.name
+    if not name.startswith(".") or TEMP_MARKER not in name:
+        return None
+    try:
+        return checked_uuid(name[1:].split(TEMP_MARKER, 1)[0])
+    except InvalidValue:
+        return None
+
+
+def receive(
+    readinto: Callable[[memoryview], int],
+    fd: int,
+    temp_path: Path,
+    *,
+    extra_sinks: Sequence[Sink] = (),
+    on_chunk: Callable[[int], None] = lambda total: None,
+) -> Received:
+    """Stream data into the open temp file ``fd``, hashing it on the way, and fsync it.
+
+    ``extra_sinks`` (the format inspector) ride on the sha512 thread, which
+    has the lighter load of the two.
+    """
+    md5, sha512 = hashlib.md5(usedforsecurity=False), hashlib.sha512()
+    write = _Writer(fd)
+
+    def md5_and_write(chunk: memoryview) -> None:
+        md5.update(chunk)
+        write(chunk)
+
+    def sha512_and_inspect(chunk: memoryview) -> None:
+        sha512.update(chunk)
+        for sink in extra_sinks:
+            sink(chunk)
+
+    size = pump(readinto, [md5_and_write, sha512_and_inspect], on_chunk=on_chunk)
+    os.fsync(fd)
+    return Received(size, md5.hexdigest(), sha512.hexdigest(), temp_path)
+
+
+def commit(temp_path: Path, final_path: Path) -> None:
+    """Put a complete, synced temp file in its final place, durably."""
+    ensure_dir(final_path.parent)
+    os.replace(temp_path, final_path)
+    fsync_dir(final_path.parent)
+    fsync_dir(temp_path.parent)
+
+
+def discard(temp_path: Path | None) -> None:
+    if temp_path is not None:
+        remove_quietly(temp_path)
 
 
 def remove_image_data(store: Store, image_id: str) -> None:
@@ -12,3 +182,54 @@ def remove_image_data(store: Store, image_id: str) -> None:
         if path.exists() or path.is_symlink():
             remove_quietly(path)
             fsync_dir(path.parent)
+
+
+def store_location(store: Store, image_id: str) -> str:
+    """The location URL of data the store itself holds, as Glance's file store records it."""
+    return store.data_path(image_id).as_uri()
+
+
+class OutputFile:
+    """A user's download target, written whole or not at all.
+
+    Bytes go to a temp file beside PATH and replace it only after the hash
+    verified; a symlink at PATH is refused rather than silently written through.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self._fd: int | None = None
+        self._temp: Path | None = None
+
+    def __enter__(self) -> "OutputFile":
+        if self.path.is_symlink():
+            raise InvalidValue(
+                f"{self.path} is a symlink; refusing to write through it. Remove it or choose another path."
+            )
+        if self.path.is_dir():
+            raise InvalidValue(f"{self.path} is a directory")
+        directory = self.path.parent
+        if not directory.is_dir():
+            raise InvalidValue(f"directory {directory} does not exist")
+        self._fd, self._temp = create_temp(directory, self.path.name)
+        os.fchmod(self._fd, 0o666 & ~_umask())
+        self.write = _Writer(self._fd)
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                os.fsync(self._fd)
+        finally:
+            os.close(self._fd)
+        if exc_type is None:
+            os.replace(self._temp, self.path)
+            fsync_dir(self.path.parent)
+        else:
+            remove_quietly(self._temp)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -17,6 +17,7 @@ class ExitCode(IntEnum):
 
 
 EXIT_CODE_HELP = """\
+\b
 Exit codes:
   0    success (an empty list is a success)
   1    unexpected internal error

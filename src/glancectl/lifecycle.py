@@ -104,19 +104,42 @@ def image_transition_allowed(current: str, requested: str) -> bool:
     return _image_status(requested) in IMAGE_TRANSITIONS[_image_status(current)]
 
 
+# What a user can do next, by the status that refused them.
+NEXT_STEP_HINTS: Mapping[ImageStatus, str] = {
+    ImageStatus.ACTIVE: "Create a new image, or delete this one first.",
+    ImageStatus.DEACTIVATED: "Reactivate it first with 'glancectl image reactivate'.",
+    ImageStatus.KILLED: "A killed image can only be deleted; create a new one.",
+    ImageStatus.PENDING_DELETE: "It is waiting for 'glancectl scrub'; create a new image.",
+    ImageStatus.DELETED: "Create a new image.",
+    ImageStatus.SAVING: "Wait for the upload to finish.",
+    ImageStatus.IMPORTING: "Wait for the import to finish ('glancectl image tasks').",
+    ImageStatus.UPLOADING: "Import the staged data with 'glancectl image import'.",
+}
+
+
+def _describe(image: Mapping | None, status: ImageStatus) -> str:
+    if image is None:
+        return ""
+    name = image.get("name")
+    label = f"{image.get('id')} ({name})" if name else str(image.get("id"))
+    return f": image {label} is {status}"
+
+
 def check_image_transition(current: str, requested: str, *, image: Mapping | None = None) -> None:
     """Refuse a status change the table does not allow.
 
-    With ``image`` given, also apply the rule that data needs formats.
-    A move to the same status is refused here; the idempotent verbs
-    (deactivate, reactivate) handle their own no-ops before asking.
+    With ``image`` given, also apply the rule that data needs formats, and
+    name the image in the message. A move to the same status is refused
+    here; the idempotent verbs (deactivate, reactivate) handle their own
+    no-ops before asking.
     """
     cur, req = _image_status(current), _image_status(requested)
     if req not in IMAGE_TRANSITIONS[cur]:
         raise InvalidTransition(
-            f"Image status transition from {cur} to {req} is not allowed",
+            f"Image status transition from {cur} to {req} is not allowed{_describe(image, cur)}.",
             current=cur.value,
             requested=req.value,
+            hint=NEXT_STEP_HINTS.get(cur) if image is not None else None,
         )
     if (
         image is not None

@@ -22,7 +22,7 @@ import os
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from tinydb import Query, TinyDB
 
@@ -117,9 +117,17 @@ class ShardedTable:
 
 
 class Store:
-    def __init__(self, home: Path, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT):
+    def __init__(
+        self,
+        home: Path,
+        *,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        after_lock: Callable[["Store"], object] | None = None,
+    ):
+        """``after_lock`` runs each time the lock is taken (recovery of dead writers)."""
         self.home = Path(home)
         self.lock_timeout = lock_timeout
+        self.after_lock = after_lock
         self.images = ShardedTable(self.home / "images", "images")
         self.tasks = ShardedTable(self.home / "tasks", "tasks")
         self._lock: StoreLock | None = None
@@ -170,13 +178,15 @@ class Store:
             return
         try:
             ensure_dir(self.home)
-        except PermissionError:
-            raise StoreUnavailable(f"permission denied creating store home {self.home}") from None
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot create store home {self.home}: {exc.strerror}") from None
         lock = StoreLock(self.home / "store.lock", self.lock_timeout)
         lock.acquire()
         self._lock = lock
         try:
             self._initialise()
+            if self.after_lock is not None:
+                self.after_lock(self)
             yield self
         finally:
             self._lock = None

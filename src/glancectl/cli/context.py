@@ -64,7 +64,9 @@ class Env:
 
     @cached_property
     def store(self) -> Store:
-        return Store(self.home, lock_timeout=self.lock_timeout)
+        from glancectl.operations.recovery import sweep
+
+        return Store(self.home, lock_timeout=self.lock_timeout, after_lock=sweep)
 
     def console(self, *, stderr: bool = False):
         """A Rich console on one of our streams; Rich is imported only when drawing."""

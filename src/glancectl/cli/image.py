@@ -8,42 +8,20 @@ from glancectl import records
 from glancectl.cli.context import Env
 from glancectl.cli.errors import CLIError
 from glancectl.cli.output import output_options, render_many, render_one
+from glancectl.cli.params import (
+    expectation_options,
+    image_metadata_options,
+    json_object,
+    pass_env,
+    properties_option_value,
+)
 from glancectl.errors import InvalidValue
 from glancectl.listing import IMAGE_SORT_KEYS, ImageFilter, TimeFilter
 from glancectl.operations import images as ops
 
-pass_env = click.make_pass_decorator(Env)
 LIST_COLUMNS = ("id", "name", "status")
 LONG_COLUMNS = ("id", "name", "disk_format", "container_format", "size", "checksum", "status",
                 "visibility", "protected", "owner", "tags")
-
-
-def _properties(pairs: tuple[str, ...]) -> dict:
-    return dict(records.parse_property(p) for p in pairs)
-
-
-def image_metadata_options(func):
-    """Options shared by create and set, so both validate the same way."""
-    options = [
-        click.option("--disk-format", type=click.Choice(records.DISK_FORMATS),
-                     help="Disk format of the data."),
-        click.option("--container-format", type=click.Choice(records.CONTAINER_FORMATS),
-                     help="Container format of the data."),
-        click.option("--visibility", type=click.Choice(records.VISIBILITIES),
-                     help="Who may see the image (default on create: shared)."),
-        click.option("--protected/--unprotected", default=None,
-                     help="Protect the image from deletion."),
-        click.option("--hidden/--unhidden", "os_hidden", default=None,
-                     help="Hide the image from default listings (os_hidden)."),
-        click.option("--min-disk", type=int, metavar="GB", help="Minimum disk size in GB."),
-        click.option("--min-ram", type=int, metavar="MB", help="Minimum RAM in MB."),
-        click.option("--property", "properties", multiple=True, metavar="KEY=VALUE",
-                     help="A custom property (repeatable)."),
-        click.option("--tag", "tags", multiple=True, metavar="TAG", help="A tag (repeatable)."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
 
 
 @click.group()
@@ -55,24 +33,52 @@ def image() -> None:
 @click.argument("name", required=False)
 @image_metadata_options
 @click.option("--id", "image_id", metavar="UUID", help="Use this ID instead of a new one.")
+@click.option("--file", "path", metavar="PATH",
+              help="Upload data from PATH ('-' for stdin) right after creating.")
+@click.option("--location", metavar="URL",
+              help="Register data at a file:// or http(s):// URL; the image is active at once.")
+@click.option("--location-metadata", metavar="JSON", help="Metadata for --location.")
+@expectation_options
 @output_options(quiet=True)
 @pass_env
 def create(env: Env, name, disk_format, container_format, visibility, protected, os_hidden,
-           min_disk, min_ram, properties, tags, image_id, output) -> None:
-    """Create a queued image record.
+           min_disk, min_ram, properties, tags, image_id, path, location, location_metadata,
+           expect_size, expect_checksum, expect_hash, no_progress, output) -> None:
+    """Create an image: queued, or active with --file, --location or --size 0.
 
     \b
     Examples:
-      glancectl image create cirros --disk-format qcow2 --container-format bare
+      glancectl image create cirros --disk-format qcow2 --container-format bare --file cirros.img
+      glancectl image create empty --disk-format raw --container-format bare --size 0
+      glancectl image create web --disk-format raw --container-format bare \\
+          --location http://127.0.0.1:8000/web.img
       glancectl image create --id 3c1d... --property os_distro=cirros --tag test -q
     """
+    from glancectl.cli.image_data import upload_data
+    from glancectl.operations import data as data_ops
+    from glancectl.operations import locations as location_ops
+
     spec = ops.ImageSpec(
         name=name, disk_format=disk_format, container_format=container_format,
         visibility=visibility or "shared", protected=bool(protected), os_hidden=bool(os_hidden),
         min_disk=min_disk or 0, min_ram=min_ram or 0,
-        properties=_properties(properties), tags=list(tags), image_id=image_id,
+        properties=properties_option_value(properties), tags=list(tags), image_id=image_id,
     )
-    record = ops.create_image(env.store, env.settings, spec)
+    if path is not None and location is not None:
+        raise InvalidValue("give --file or --location, not both")
+    if location is not None:
+        record = location_ops.create_with_location(
+            env.store, env.settings, spec, location, json_object(location_metadata, "--location-metadata"))
+    elif path is not None:
+        expect = data_ops.Expectations(expect_size, expect_checksum, expect_hash)
+        record = ops.create_image(env.store, env.settings, spec)
+        record = upload_data(env, record["id"], path, expect, no_progress)
+    elif expect_size == 0:
+        record = location_ops.create_empty(env.store, env.settings, spec)
+    elif expect_size is not None or expect_checksum or expect_hash:
+        raise InvalidValue("--size (other than 0), --checksum and --hash need --file")
+    else:
+        record = ops.create_image(env.store, env.settings, spec)
     render_one(env, output, records.image_view(record))
 
 
@@ -178,7 +184,7 @@ def set_(env: Env, image_ref, name, disk_format, container_format, visibility, p
         name=name, disk_format=disk_format, container_format=container_format,
         visibility=visibility, protected=protected, os_hidden=os_hidden,
         min_disk=min_disk, min_ram=min_ram,
-        set_properties=_properties(properties), add_tags=list(tags),
+        set_properties=properties_option_value(properties), add_tags=list(tags),
     )
     if wanted.is_empty():
         raise InvalidValue("nothing to change; give at least one option (see --help)")
@@ -229,3 +235,4 @@ def delete(env: Env, image_refs) -> None:
         # The worst failure decides the code, so a script can still tell "not found" apart.
         code = max(err.exit_code for _, err in failures)
         raise CLIError(f"{len(failures)} of {total} images failed to delete.", code)
+

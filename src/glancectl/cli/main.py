@@ -83,9 +83,11 @@ def cli(ctx: click.Context, home: str | None, lock_timeout: float, debug: bool) 
 
 
 def _register() -> None:
-    from glancectl.cli import image
+    from glancectl.cli import admin, image, image_data  # noqa: F401  (image_data adds to image)
 
     cli.add_command(image.image)
+    for command in admin.COMMANDS:
+        cli.add_command(command)
 
 
 _register()

@@ -86,7 +86,15 @@ class ImageSpec:
     image_id: str | None = None
 
 
-def create_image(store: Store, settings: Settings, spec: ImageSpec) -> dict:
+def create_image(
+    store: Store, settings: Settings, spec: ImageSpec, *, initial: Mapping | None = None
+) -> dict:
+    """Insert a new image, queued unless ``initial`` registers it with data already.
+
+    ``initial`` (status active plus size or locations) is how ``--size 0`` and
+    ``--location`` register an image that never passes through saving. Every
+    check runs before the single insert, so a refusal leaves nothing behind.
+    """
     image_id = checked_uuid(spec.image_id) if spec.image_id else None
     record = records.new_image(
         image_id=image_id,
@@ -104,6 +112,10 @@ def create_image(store: Store, settings: Settings, spec: ImageSpec) -> dict:
     )
     records.check_quota(len(record["properties"]), settings.image_property_quota, "properties")
     records.check_quota(len(record["tags"]), settings.image_tag_quota, "tags")
+    if initial:
+        record.update(lifecycle.image_status_changes(record, initial["status"]))
+        record.update({k: v for k, v in initial.items() if k != "status"})
+        records.check_quota(len(record["locations"]), settings.image_location_quota, "locations")
     lifecycle.check_initial_image_status(record["status"])
     with store.writing():
         if image_id and store.images.get(image_id) is not None:
@@ -188,6 +200,18 @@ def update_image(store: Store, settings: Settings, ref: str, wanted: ImageChange
             records.check_quota(len(tags), settings.image_tag_quota, "tags")
             changes["tags"] = tags
         return save(store, record, changes)
+
+
+def deactivate_image(store: Store, ref: str) -> dict:
+    with store.writing():
+        record = find_live_image(store, ref)
+        return save(store, record, lifecycle.deactivate_changes(record))
+
+
+def reactivate_image(store: Store, ref: str) -> dict:
+    with store.writing():
+        record = find_live_image(store, ref)
+        return save(store, record, lifecycle.reactivate_changes(record))
 
 
 def delete_image(store: Store, settings: Settings, ref: str) -> dict:

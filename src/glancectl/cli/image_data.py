@@ -1,0 +1,174 @@
+"""`glancectl image upload/download/deactivate/reactivate/location ...`: image data commands."""
+
+from __future__ import annotations
+
+import click
+
+from glancectl import records
+from glancectl.cli.context import Env
+from glancectl.cli.image import image
+from glancectl.cli.output import output_options, render_many, render_one
+from glancectl.cli.params import expectation_options, json_object, pass_env
+from glancectl.cli.progress import byte_progress
+from glancectl.errors import InvalidValue
+from glancectl.operations import data as data_ops
+from glancectl.operations import images as image_ops
+from glancectl.operations import locations as location_ops
+
+
+def open_input(env: Env, path: str | None):
+    """--file PATH, '-' or nothing for stdin; stdin must not be a terminal."""
+    from glancectl import sources
+
+    if path in (None, "-"):
+        if env.stdin_isatty:
+            raise InvalidValue("no data: give --file PATH, or pipe the data into standard input")
+        return sources.open_stdin(env.stdin)
+    return sources.open_path(path)
+
+
+def upload_data(env: Env, image_ref: str, path: str | None, expect: data_ops.Expectations,
+                no_progress: bool) -> dict:
+    with open_input(env, path) as source:
+        with byte_progress(env, "Uploading", source.size, enabled=not no_progress) as progress:
+            return data_ops.upload(env.store, env.settings, image_ref, source,
+                                   expect=expect, progress=progress)
+
+
+@image.command("upload")
+@click.argument("image_ref", metavar="IMAGE")
+@click.option("--file", "path", metavar="PATH", help="Read the data from PATH ('-' for stdin).")
+@expectation_options
+@output_options()
+@pass_env
+def upload(env: Env, image_ref, path, expect_size, expect_checksum, expect_hash, no_progress,
+           output) -> None:
+    """Upload data to a queued image: queued -> saving -> active.
+
+    Data that arrives whole but fails --size/--checksum/--hash or the
+    disk-format check makes the image killed. An interrupted upload (Ctrl-C,
+    unreadable source, full disk, quota) returns it to queued for a retry.
+
+    \b
+    Examples:
+      glancectl image upload cirros --file cirros.qcow2
+      curl -s https://example.org/cirros.img | glancectl image upload cirros
+    """
+    expect = data_ops.Expectations(expect_size, expect_checksum, expect_hash)
+    record = upload_data(env, image_ref, path, expect, no_progress)
+    render_one(env, output, records.image_view(record))
+
+
+@image.command("download")
+@click.argument("image_ref", metavar="IMAGE")
+@click.option("--file", "path", metavar="PATH", help="Write to PATH instead of standard output.")
+@click.option("--no-progress", is_flag=True, help="Never draw a progress bar.")
+@pass_env
+def download(env: Env, image_ref, path, no_progress) -> None:
+    """Write an active image's data, verifying its hash as it streams.
+
+    \b
+    Examples:
+      glancectl image download cirros --file cirros.img
+      glancectl image download cirros | qemu-img info -
+    """
+    from glancectl import datafiles
+
+    record = image_ops.find_image(env.store, image_ref)
+    total = record.get("size")
+    if path is None:
+        if env.stdout_isatty:
+            raise InvalidValue("refusing to write image data to a terminal; use --file PATH or redirect")
+        out = env.stdout.buffer if hasattr(env.stdout, "buffer") else env.stdout
+        with byte_progress(env, "Downloading", total, enabled=not no_progress) as progress:
+            data_ops.download(env.store, record["id"], out.write, progress=progress)
+        out.flush()
+        return
+    with datafiles.OutputFile(path) as out:
+        with byte_progress(env, "Downloading", total, enabled=not no_progress) as progress:
+            data_ops.download(env.store, record["id"], out.write, progress=progress)
+
+
+@image.command("deactivate")
+@click.argument("image_ref", metavar="IMAGE")
+@output_options()
+@pass_env
+def deactivate(env: Env, image_ref, output) -> None:
+    """Hold an active image: its record stays, downloads are refused.
+
+    Deactivating a deactivated image changes nothing and succeeds.
+
+    \b
+    Example:
+      glancectl image deactivate cirros
+    """
+    render_one(env, output, records.image_view(image_ops.deactivate_image(env.store, image_ref)))
+
+
+@image.command("reactivate")
+@click.argument("image_ref", metavar="IMAGE")
+@output_options()
+@pass_env
+def reactivate(env: Env, image_ref, output) -> None:
+    """Make a deactivated image active again (a no-op on an active image).
+
+    \b
+    Example:
+      glancectl image reactivate cirros
+    """
+    render_one(env, output, records.image_view(image_ops.reactivate_image(env.store, image_ref)))
+
+
+@image.group("location")
+def location() -> None:
+    """Add, remove and list where an image's data lives."""
+
+
+@location.command("add")
+@click.argument("image_ref", metavar="IMAGE")
+@click.argument("url")
+@click.option("--metadata", metavar="JSON", help="Location metadata, a JSON object.")
+@output_options()
+@pass_env
+def location_add(env: Env, image_ref, url, metadata, output) -> None:
+    """Add a file:// or http(s):// location; the first makes a queued image active.
+
+    \b
+    Examples:
+      glancectl image location add cirros file:///srv/images/cirros.img
+      glancectl image location add cirros http://127.0.0.1:8000/cirros.img --metadata '{"k": "v"}'
+    """
+    record = location_ops.add_location(env.store, env.settings, image_ref, url, json_object(metadata, "--metadata"))
+    render_one(env, output, records.image_view(record))
+
+
+@location.command("remove")
+@click.argument("image_ref", metavar="IMAGE")
+@click.argument("url")
+@output_options()
+@pass_env
+def location_remove(env: Env, image_ref, url, output) -> None:
+    """Remove a location; removing the last takes an active image back to queued.
+
+    \b
+    Example:
+      glancectl image location remove cirros file:///srv/images/cirros.img
+    """
+    render_one(env, output, records.image_view(location_ops.remove_location(env.store, image_ref, url)))
+
+
+@location.command("list")
+@click.argument("image_ref", metavar="IMAGE")
+@output_options()
+@pass_env
+def location_list(env: Env, image_ref, output) -> None:
+    """List an image's locations.
+
+    \b
+    Example:
+      glancectl image location list cirros -f json
+    """
+    record = image_ops.find_image(env.store, image_ref)
+    views = [{"url": loc["url"], "metadata": loc.get("metadata") or {}}
+             for loc in record.get("locations") or []]
+    render_many(env, output, views, ("url", "metadata"))

@@ -1,0 +1,251 @@
+"""Image data in and out: upload (queued -> saving -> active), download, verification.
+
+The lock is held only for the status changes at each end, never while
+bytes stream, so other commands keep working during a long upload. The
+uploader holds the image's lease throughout, which is how a crashed
+upload is told apart from a slow one.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+from glancectl import datafiles, lifecycle, records
+from glancectl.config import Settings
+from glancectl.datafiles import Received
+from glancectl.errors import Conflict, DataError, LimitExceeded, Refused
+from glancectl.lifecycle import ImageStatus
+from glancectl.operations.images import find_image, find_live_image, move
+from glancectl.operations.recovery import settle_if_abandoned
+from glancectl.store import Lease, Store
+
+Progress = Callable[[int], None]  # called with the running byte count
+
+
+@dataclass(frozen=True)
+class Expectations:
+    """What the user says the data must be (--size, --checksum, --hash)."""
+
+    size: int | None = None
+    checksum: str | None = None
+    os_hash_value: str | None = None
+
+    def mismatches(self, got: Received) -> list[str]:
+        found = []
+        if self.size is not None and self.size != got.size:
+            found.append(f"size {got.size} does not match the expected size {self.size}")
+        if self.checksum is not None and self.checksum.lower() != got.checksum:
+            found.append(f"checksum {got.checksum} does not match the expected {self.checksum}")
+        if self.os_hash_value is not None and self.os_hash_value.lower() != got.os_hash_value:
+            found.append(
+                f"os_hash_value {got.os_hash_value} does not match the expected {self.os_hash_value}"
+            )
+        return found
+
+
+@dataclass(frozen=True)
+class Ingested:
+    received: Received
+    virtual_size: int | None
+
+
+def _quota_left(store: Store, settings: Settings, owner: str, image_id: str) -> int | None:
+    if not settings.user_storage_quota:
+        return None
+    used = sum(
+        r.get("size") or 0
+        for r in store.images.all()
+        if r.get("owner") == owner and r["id"] != image_id
+        and r["status"] not in (ImageStatus.DELETED, ImageStatus.KILLED)
+    )
+    return settings.user_storage_quota - used
+
+
+def _limit_checker(settings: Settings, quota_left: int | None, progress: Progress | None) -> Progress:
+    """Refuse the moment a limit is crossed, not after reading everything."""
+    cap = settings.image_size_cap
+
+    def check(total: int) -> None:
+        if total > cap:
+            raise LimitExceeded(f"Denying attempt to upload image larger than {cap} bytes.")
+        if quota_left is not None and total > quota_left:
+            raise LimitExceeded(
+                f"Denying attempt to upload image because it exceeds the quota: "
+                f"the remaining storage quota is {max(quota_left, 0)} bytes."
+            )
+        if progress is not None:
+            progress(total)
+
+    return check
+
+
+def ingest(
+    store: Store,
+    settings: Settings,
+    record: dict,
+    source,
+    *,
+    expect: Expectations = Expectations(),
+    progress: Progress | None = None,
+) -> Ingested:
+    """Stream ``source`` into a temp file for ``record``: hash, inspect, enforce limits.
+
+    Raises DataError when whole data fails verification; the caller decides
+    what status that means. The temp file is removed on any failure.
+    """
+    from glancectl.inspection import StreamInspector  # only the data path pays for it
+
+    quota_left = _quota_left(store, settings, record.get("owner"), record["id"])
+    for declared in (expect.size, source.size):
+        if declared is not None:
+            _limit_checker(settings, quota_left, None)(declared)
+    inspector = StreamInspector(record.get("disk_format"))
+    fd, temp_path = datafiles.new_data_temp(store, record["id"])
+    try:
+        try:
+            received = datafiles.receive(
+                source.readinto, fd, temp_path,
+                extra_sinks=[inspector.feed],
+                on_chunk=_limit_checker(settings, quota_left, progress),
+            )
+        finally:
+            os.close(fd)
+        problems = expect.mismatches(received)
+        if problems:
+            raise DataError("Image data failed verification: " + "; ".join(problems) + ".")
+        inspection = inspector.finish(received.size)
+        return Ingested(received, inspection.virtual_size)
+    except BaseException:
+        datafiles.discard(temp_path)
+        raise
+
+
+def _data_fields(store: Store, record: dict, got: Ingested) -> dict:
+    return {
+        "size": got.received.size,
+        "virtual_size": got.virtual_size,
+        "checksum": got.received.checksum,
+        "os_hash_algo": "sha512",
+        "os_hash_value": got.received.os_hash_value,
+        "locations": [{"url": datafiles.store_location(store, record["id"]),
+                       "metadata": {"store": "local"}}],
+        "status_reason": None,
+    }
+
+
+def check_uploadable(record: dict) -> None:
+    """Glance's refusals before any byte is read."""
+    status = record["status"]
+    if status in (ImageStatus.SAVING, ImageStatus.IMPORTING):
+        raise Refused(
+            f"Image has active task: image {records.image_label(record)} is {status}.",
+            hint=lifecycle.NEXT_STEP_HINTS[ImageStatus(status)],
+        )
+    lifecycle.check_image_transition(status, ImageStatus.SAVING, image=record)
+
+
+def upload(
+    store: Store,
+    settings: Settings,
+    ref: str,
+    source,
+    *,
+    expect: Expectations = Expectations(),
+    progress: Progress | None = None,
+) -> dict:
+    """queued -> saving -> active; killed on bad data; back to queued on interruption."""
+    with store.writing():
+        record = settle_if_abandoned(store, find_live_image(store, ref))
+        check_uploadable(record)
+        lease = store.take_lease(record["id"])
+        try:
+            record = move(store, record, ImageStatus.SAVING)
+        except BaseException:
+            lease.release()
+            raise
+    try:
+        got = ingest(store, settings, record, source, expect=expect, progress=progress)
+    except DataError as exc:
+        _end(store, record, lease, ImageStatus.KILLED, reason=str(exc))
+        raise
+    except BaseException as exc:
+        _end(store, record, lease, ImageStatus.QUEUED, reason=f"upload interrupted: {exc!r}")
+        raise
+    return _finish(store, record, lease, got, store.data_path(record["id"]), ImageStatus.ACTIVE)
+
+
+def _end(store: Store, record: dict, lease: Lease, status: str, *, reason: str) -> None:
+    """Record how an unsuccessful data write ended, if the image is still ours."""
+    with store.writing():
+        try:
+            current = store.images.get(record["id"])
+            if current is not None and current["status"] == record["status"]:
+                move(store, current, status, status_reason=reason)
+        finally:
+            lease.release()
+
+
+def _finish(store: Store, record: dict, lease: Lease, got: Ingested, final_path, status: str) -> dict:
+    """Put the data in place and the record in ``status``, together, under the lock."""
+    with store.writing():
+        try:
+            current = store.images.get(record["id"])
+            if current is None or current["status"] != record["status"]:
+                now = current["status"] if current else "gone"
+                raise Conflict(
+                    f"image {records.image_label(record)} became {now} while its data was "
+                    "being written; the data was discarded."
+                )
+            lifecycle.check_image_transition(current["status"], status, image=current)
+            datafiles.commit(got.received.temp_path, final_path)
+            fields = _data_fields(store, current, got) if status == ImageStatus.ACTIVE else {}
+            return move(store, current, status, **fields)
+        finally:
+            datafiles.discard(got.received.temp_path)  # a no-op once committed
+            lease.release()
+
+
+def data_source_for(store: Store, record: dict):
+    """Open where an active image's bytes are: the store's own file, or its first location."""
+    from glancectl import sources
+
+    status = record["status"]
+    label = records.image_label(record)
+    if status == ImageStatus.DEACTIVATED:
+        raise Refused("The requested image has been deactivated. Image data download is forbidden.")
+    if status != ImageStatus.ACTIVE:
+        if status == ImageStatus.QUEUED:
+            raise Refused(f"Image {label} has no data.", hint="Upload data with 'glancectl image upload'.")
+        raise Refused(f"Image {label} is {status}; only active images have data to download.")
+    own = store.data_path(record["id"])
+    for location in record.get("locations") or []:
+        if location["url"] == own.as_uri():
+            return sources.open_path(own)
+    for location in record.get("locations") or []:
+        return sources.open_url(location["url"])
+    return None  # active with no data: created with --size 0
+
+
+def download(store: Store, ref: str, write: Callable[[memoryview], None], *,
+             progress: Progress | None = None) -> dict:
+    """Stream an image's data to ``write``, verifying os_hash_value (or md5) as it goes."""
+    import hashlib
+
+    record = find_image(store, ref)
+    source = data_source_for(store, record)
+    if source is None:
+        return record
+    if record.get("os_hash_value"):
+        expected, hasher = record["os_hash_value"], hashlib.new(record.get("os_hash_algo") or "sha512")
+    elif record.get("checksum"):
+        expected, hasher = record["checksum"], hashlib.md5(usedforsecurity=False)
+    else:
+        expected, hasher = None, None
+    sinks = [write] + ([hasher.update] if hasher else [])
+    with source:
+        datafiles.pump(source.readinto, sinks, on_chunk=progress or (lambda total: None))
+    if hasher is not None and hasher.hexdigest() != expected:
+        raise DataError(f"Corrupt image download. Hash was {hasher.hexdigest()} expected {expected}")
+    return record

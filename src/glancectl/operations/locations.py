@@ -1,0 +1,77 @@
+"""Image locations: the seed's "add location from zero" and "remove location to zero".
+
+A location is checked for real (a file that exists, an HTTP server that
+answers) before the store lock is taken, so a slow server never holds up
+other commands.
+"""
+
+from __future__ import annotations
+
+from glancectl import datafiles, lifecycle, records
+from glancectl.config import Settings
+from glancectl.errors import InvalidValue, NotFound, Refused
+from glancectl.lifecycle import ImageStatus
+from glancectl.operations.images import ImageSpec, create_image, find_live_image, move, save
+from glancectl.store import Store
+
+
+def checked_location(url: str) -> tuple[str, int | None]:
+    """Validate and probe a location; returns the URL and the size when the source tells it."""
+    from glancectl import sources
+
+    url = sources.validate_location_url(url)
+    return url, sources.probe_url(url)
+
+
+def _entry(url: str, metadata: dict | None) -> dict:
+    if metadata is not None and not isinstance(metadata, dict):
+        raise InvalidValue("location metadata must be a JSON object")
+    return {"url": url, "metadata": metadata or {}}
+
+
+def add_location(store: Store, settings: Settings, ref: str, url: str, metadata: dict | None = None) -> dict:
+    url, size = checked_location(url)
+    entry = _entry(url, metadata)
+    with store.writing():
+        record = find_live_image(store, ref)
+        lifecycle.check_locations_mutable(record, "add")
+        existing = record.get("locations") or []
+        if any(loc["url"] == url for loc in existing):
+            raise Refused(f"Location {url} is already on image {records.image_label(record)}.")
+        locations = [*existing, entry]
+        records.check_quota(len(locations), settings.image_location_quota, "locations")
+        if record["status"] == ImageStatus.QUEUED:
+            return move(store, record, ImageStatus.ACTIVE, locations=locations, size=size)
+        return save(store, record, {"locations": locations})
+
+
+def remove_location(store: Store, ref: str, url: str) -> dict:
+    with store.writing():
+        record = find_live_image(store, ref)
+        lifecycle.check_locations_mutable(record, "remove")
+        existing = record.get("locations") or []
+        if not any(loc["url"] == url for loc in existing):
+            raise NotFound(f"Location {url} is not on image {records.image_label(record)}.")
+        locations = [loc for loc in existing if loc["url"] != url]
+        if locations:
+            updated = save(store, record, {"locations": locations})
+        else:
+            updated = move(store, record, ImageStatus.QUEUED, locations=[])
+        if url == datafiles.store_location(store, record["id"]):
+            datafiles.remove_image_data(store, record["id"])
+        return updated
+
+
+def create_with_location(
+    store: Store, settings: Settings, spec: ImageSpec, url: str, metadata: dict | None = None
+) -> dict:
+    """Register an image whose data lives elsewhere: active at once, never saving (seed)."""
+    url, size = checked_location(url)
+    return create_image(store, settings, spec, initial={
+        "status": ImageStatus.ACTIVE, "locations": [_entry(url, metadata)], "size": size,
+    })
+
+
+def create_empty(store: Store, settings: Settings, spec: ImageSpec) -> dict:
+    """``--size 0``: the seed's image that is active with no data at all."""
+    return create_image(store, settings, spec, initial={"status": ImageStatus.ACTIVE, "size": 0})

@@ -1,0 +1,73 @@
+"""Settling what a dead process left half-done.
+
+A process writing an image's data holds that image's lease (a flock the
+kernel drops when the process dies), so "no live lease" is proof, not a
+guess by age, that a saving/uploading/importing image has been abandoned.
+"""
+
+from __future__ import annotations
+
+import os
+
+from glancectl import datafiles, lifecycle, records
+from glancectl.lifecycle import ImageStatus
+from glancectl.storage import TEMP_MARKER, remove_quietly
+from glancectl.store import Store
+
+ABANDONED_MESSAGE = "the process writing its data ended before finishing"
+
+
+def is_abandoned(store: Store, record: dict) -> bool:
+    status = record["status"]
+    if status not in lifecycle.IN_FLIGHT_STATUSES or store.lease_is_live(record["id"]):
+        return False
+    # A staged image waits for its import with no process behind it; that is not stuck.
+    return not (status == ImageStatus.UPLOADING and store.staging_path(record["id"]).exists())
+
+
+def settle_if_abandoned(store: Store, record: dict) -> dict:
+    """Return an abandoned in-flight image to queued, removing its partial data."""
+    if not is_abandoned(store, record):
+        return record
+    from glancectl.operations.images import move  # images imports us for find
+
+    for temp in _data_temps(store, record["id"]):
+        remove_quietly(temp)
+    datafiles.remove_image_data(store, record["id"])
+    return move(store, record, ImageStatus.QUEUED, locations=[], status_reason=ABANDONED_MESSAGE)
+
+
+def _data_temps(store: Store, image_id: str):
+    directory = datafiles.temp_dir(store)
+    if not directory.is_dir():
+        return []
+    return [p for p in directory.iterdir() if datafiles.temp_owner(p) == image_id]
+
+
+def sweep(store: Store) -> list[str]:
+    """Run under the store lock on every write: clear what dead writers left.
+
+    Record temp files can only belong to a dead process, because records
+    are only written under the lock we hold. Data temps belong to whoever
+    holds their image's lease. Both directories are small, so this is cheap.
+    """
+    done: list[str] = []
+    for table in (store.images, store.tasks):
+        if table.directory.is_dir():
+            for entry in os.scandir(table.directory):
+                if TEMP_MARKER in entry.name:
+                    remove_quietly(table.directory / entry.name)
+                    done.append(f"removed temporary file {entry.path}")
+    directory = datafiles.temp_dir(store)
+    if directory.is_dir():
+        for path in list(directory.iterdir()):
+            owner = datafiles.temp_owner(path)
+            if owner is None or store.lease_is_live(owner):
+                continue
+            remove_quietly(path)
+            done.append(f"removed partial data {path}")
+            record = store.images.get(owner)
+            if record is not None and is_abandoned(store, record):
+                settle_if_abandoned(store, record)
+                done.append(f"image {records.image_label(record)} went back to queued")
+    return done

@@ -1,0 +1,121 @@
+"""The store on disk: home precedence, permissions, atomic files, corruption, the lock."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import stat
+
+from glancectl.store import Store
+
+
+def shard_files(home):
+    return sorted((home / "images").glob("*.json"))
+
+
+def test_home_created_owner_only_on_first_write(gctl, home):
+    assert not home.exists()
+    gctl.ok("image", "list")
+    assert not home.exists(), "reads never create the home"
+    gctl.create("x")
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    for path in home.rglob("*"):
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode & 0o077 == 0, f"{path} is {oct(mode)}"
+
+
+def test_home_precedence(tmp_path, gctl):
+    env_home, opt_home = tmp_path / "env", tmp_path / "opt"
+    gctl.ok("--home", str(opt_home), "image", "create", "a", env={"GLANCECTL_HOME": str(env_home)})
+    assert opt_home.exists() and not env_home.exists()
+    gctl.ok("image", "create", "b", env={"GLANCECTL_HOME": str(env_home)})
+    assert env_home.exists()
+    shown = gctl.ok("--home", str(opt_home), "config", "show", "-f", "json").json()
+    assert shown[0] == {"name": "home", "value": str(opt_home), "source": "--home"}
+
+
+def test_records_are_sharded_and_no_temp_files_remain(gctl, home):
+    for i in range(20):
+        gctl.create(f"i{i}")
+    files = shard_files(home)
+    assert 1 < len(files) <= 20
+    total = sum(len(json.loads(p.read_text())["images"]) for p in files)
+    assert total == 20
+    assert not [p for p in home.rglob("*") if ".tmp-" in p.name]
+
+
+def test_corrupt_shard_is_exit_7_and_never_treated_as_empty(gctl, home):
+    image = gctl.create("precious")
+    shard = next(p for p in shard_files(home) if image["id"] in p.read_text())
+    shard.write_text('{"images": {"1": {"id": "trunc')
+    for args in (["image", "show", image["id"]], ["image", "list"], ["image", "create", "y", "--id", image["id"]]):
+        result = gctl(*args)
+        assert result.exit_code == 7, args
+        assert str(shard) in result.stderr and "unreadable" in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    assert shard.read_text() == '{"images": {"1": {"id": "trunc', "the bad file is left as it was"
+
+
+def test_empty_shard_file_is_corrupt_too(gctl, home):
+    image = gctl.create("e")
+    shard = next(p for p in shard_files(home) if image["id"] in p.read_text())
+    shard.write_bytes(b"")
+    result = gctl("image", "show", image["id"])
+    assert result.exit_code == 7 and "file is empty" in result.stderr
+
+
+def test_previous_copy_is_kept_for_repair(gctl, home):
+    image = gctl.create("v1")
+    gctl.ok("image", "set", image["id"], "--name", "v2")
+    shard = next(p for p in shard_files(home) if image["id"] in p.read_text())
+    backup = shard.with_name(shard.name + ".bak")
+    assert json.loads(backup.read_text())["images"]["1"]["name"] == "v1"
+    assert json.loads(shard.read_text())["images"]["1"]["name"] == "v2"
+
+
+def test_lock_timeout_says_store_is_busy(gctl, home):
+    gctl.create("x")
+    fd = os.open(home / "store.lock", os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        result = gctl("--lock-timeout", "0.2", "image", "create", "blocked")
+        assert result.exit_code == 7 and "store is busy" in result.stderr
+        assert gctl.ok("image", "list", "-q").stdout.count("\n") == 1, "readers do not wait"
+    finally:
+        os.close(fd)
+    assert len(gctl.ok("image", "list", "-q").stdout.split()) == 1
+
+
+def test_symlinked_shard_is_replaced_not_written_through(gctl, home, tmp_path):
+    image = gctl.create("s")
+    shard = next(p for p in shard_files(home) if image["id"] in p.read_text())
+    victim = tmp_path / "victim.json"
+    victim.write_text(shard.read_text())
+    before = victim.read_text()
+    shard.unlink()
+    shard.symlink_to(victim)
+    gctl.ok("image", "set", image["id"], "--name", "changed")
+    assert victim.read_text() == before, "the symlink target was not written"
+    assert not shard.is_symlink()
+
+
+def test_permission_denied_home_is_exit_7(gctl, tmp_path):
+    if os.geteuid() == 0:
+        locked = tmp_path / "file-not-dir"
+        locked.write_text("x")
+        result = gctl("--home", str(locked / "home"), "image", "create", "x")
+    else:
+        locked = tmp_path / "ro"
+        locked.mkdir(mode=0o500)
+        result = gctl("--home", str(locked / "home"), "image", "create", "x")
+    assert result.exit_code == 7, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_store_reentrant_lock(tmp_path):
+    store = Store(tmp_path / "h", lock_timeout=0.1)
+    with store.writing():
+        with store.writing():
+            assert store.locked
+    assert not store.locked
