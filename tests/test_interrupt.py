@@ -1,0 +1,89 @@
+"""Real `glancectl image upload` processes interrupted mid-stream."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import FORMATS, LAUNCHER, run_launcher
+
+pytestmark = pytest.mark.slow
+MiB = 1024 * 1024
+
+
+def start_upload(home, image_id):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GLANCECTL_")}
+    env["GLANCECTL_HOME"] = str(home)
+    return subprocess.Popen([sys.executable, str(LAUNCHER), "image", "upload", image_id],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=env)
+
+
+def show(home, image_id) -> dict:
+    result = run_launcher("image", "show", image_id, "-f", "json", home=home)
+    return json.loads(result.stdout)
+
+
+def feed_until_saving(proc, home, image_id) -> None:
+    deadline = time.monotonic() + 20
+    while show(home, image_id)["status"] != "saving":
+        proc.stdin.write(os.urandom(MiB))
+        proc.stdin.flush()
+        assert time.monotonic() < deadline, "upload never reached saving"
+    for _ in range(3):  # some data is in flight when the signal lands
+        proc.stdin.write(os.urandom(MiB))
+        proc.stdin.flush()
+
+
+def leftovers(home) -> list:
+    data = home / "data"
+    return [p for p in home.rglob("*") if ".tmp-" in p.name] + (list(data.iterdir()) if data.exists() else [])
+
+
+def create(home) -> str:
+    made = run_launcher("image", "create", "victim", *FORMATS, "-q", home=home)
+    assert made.returncode == 0, made.stderr
+    return made.stdout.decode().strip()
+
+
+def test_ctrl_c_mid_upload_requeues_and_retry_works(tmp_path):
+    home = tmp_path / "h"
+    image_id = create(home)
+    proc = start_upload(home, image_id)
+    feed_until_saving(proc, home, image_id)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert err.decode().count("\n") == 1 and "interrupted" in err.decode()
+    after = show(home, image_id)
+    assert after["status"] == "queued" and after["size"] is None
+    assert leftovers(home) == []
+    data = os.urandom(2 * MiB)
+    retry = run_launcher("image", "upload", image_id, input=data, home=home)
+    assert retry.returncode == 0, retry.stderr
+    assert show(home, image_id)["size"] == len(data)
+
+
+def test_sigkill_mid_upload_is_settled_by_the_next_command(tmp_path):
+    home = tmp_path / "h"
+    image_id = create(home)
+    proc = start_upload(home, image_id)
+    feed_until_saving(proc, home, image_id)
+    proc.kill()
+    proc.wait(timeout=30)
+    assert show(home, image_id)["status"] == "saving", "the record is as the dead process left it"
+    # Any write settles it: the lease died with the process.
+    assert run_launcher("image", "create", "bystander", "-q", home=home).returncode == 0
+    after = show(home, image_id)
+    assert after["status"] == "queued"
+    assert leftovers(home) == []
+    data = os.urandom(MiB)
+    retry = run_launcher("image", "upload", image_id, input=data, home=home)
+    assert retry.returncode == 0, retry.stderr
+    assert show(home, image_id)["status"] == "active"
