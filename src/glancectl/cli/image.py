@@ -10,6 +10,7 @@ from glancectl.cli.errors import CLIError
 from glancectl.cli.output import output_options, render_many, render_one
 from glancectl.cli.params import (
     expectation_options,
+    image_argument,
     image_metadata_options,
     json_object,
     pass_env,
@@ -83,7 +84,7 @@ def create(env: Env, name, disk_format, container_format, visibility, protected,
 
 
 @image.command("show")
-@click.argument("image_ref", metavar="IMAGE")
+@image_argument()
 @output_options()
 @pass_env
 def show(env: Env, image_ref: str, output) -> None:
@@ -164,7 +165,7 @@ def _split_property_filter(text: str) -> tuple[str, str]:
 
 
 @image.command("set")
-@click.argument("image_ref", metavar="IMAGE")
+@image_argument()
 @click.option("--name", help="New name.")
 @image_metadata_options
 @output_options()
@@ -193,7 +194,7 @@ def set_(env: Env, image_ref, name, disk_format, container_format, visibility, p
 
 
 @image.command("unset")
-@click.argument("image_ref", metavar="IMAGE")
+@image_argument()
 @click.option("--property", "properties", multiple=True, metavar="KEY",
               help="Remove this property (repeatable).")
 @click.option("--tag", "tags", multiple=True, metavar="TAG", help="Remove this tag (repeatable).")
@@ -214,7 +215,7 @@ def unset(env: Env, image_ref, properties, tags, output) -> None:
 
 
 @image.command("delete")
-@click.argument("image_refs", metavar="IMAGE...", nargs=-1, required=True)
+@image_argument("image_refs", nargs=-1, required=True)
 @pass_env
 def delete(env: Env, image_refs) -> None:
     """Delete images; carries on past failures and reports how many failed.

@@ -8,7 +8,7 @@ from glancectl import records
 from glancectl.cli.context import Env
 from glancectl.cli.image import image
 from glancectl.cli.output import output_options, render_many, render_one
-from glancectl.cli.params import expectation_options, json_object, pass_env
+from glancectl.cli.params import expectation_options, image_argument, json_object, pass_env
 from glancectl.cli.progress import byte_progress
 from glancectl.errors import InvalidValue
 from glancectl.operations import data as data_ops
@@ -36,7 +36,7 @@ def upload_data(env: Env, image_ref: str, path: str | None, expect: data_ops.Exp
 
 
 @image.command("upload")
-@click.argument("image_ref", metavar="IMAGE")
+@image_argument()
 @click.option("--file", "path", metavar="PATH", help="Read the data from PATH ('-' for stdin).")
 @expectation_options
 @output_options()
@@ -60,7 +60,7 @@ def upload(env: Env, image_ref, path, expect_size, expect_checksum, expect_hash,
 
 
 @image.command("download")
-@click.argument("image_ref", metavar="IMAGE")
+@image_argument()
 @click.option("--file", "path", metavar="PATH", help="Write to PATH instead of standard output.")
 @click.option("--no-progress", is_flag=True, help="Never draw a progress bar.")
 @pass_env
@@ -90,7 +90,7 @@ def download(env: Env, image_ref, path, no_progress) -> None:
 
 
 @image.command("deactivate")
-@click.argument("image_ref", metavar="IMAGE")
+@image_argument()
 @output_options()
 @pass_env
 def deactivate(env: Env, image_ref, output) -> None:
@@ -106,7 +106,7 @@ def deactivate(env: Env, image_ref, output) -> None:
 
 
 @image.command("reactivate")
-@click.argument("image_ref", metavar="IMAGE")
+@image_argument()
 @output_options()
 @pass_env
 def reactivate(env: Env, image_ref, output) -> None:
@@ -125,7 +125,7 @@ def location() -> None:
 
 
 @location.command("add")
-@click.argument("image_ref", metavar="IMAGE")
+@image_argument()
 @click.argument("url")
 @click.option("--metadata", metavar="JSON", help="Location metadata, a JSON object.")
 @output_options()
@@ -143,7 +143,7 @@ def location_add(env: Env, image_ref, url, metadata, output) -> None:
 
 
 @location.command("remove")
-@click.argument("image_ref", metavar="IMAGE")
+@image_argument()
 @click.argument("url")
 @output_options()
 @pass_env
@@ -158,7 +158,7 @@ def location_remove(env: Env, image_ref, url, output) -> None:
 
 
 @location.command("list")
-@click.argument("image_ref", metavar="IMAGE")
+@image_argument()
 @output_options()
 @pass_env
 def location_list(env: Env, image_ref, output) -> None:

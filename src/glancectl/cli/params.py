@@ -65,3 +65,14 @@ def json_object(text: str | None, option: str) -> dict | None:
     if not isinstance(value, dict):
         raise InvalidValue(f"{option} must be a JSON object")
     return value
+
+
+def _complete_images(ctx, param, incomplete):
+    from glancectl.cli.completion import complete_images  # only when a shell asks
+
+    return complete_images(ctx, param, incomplete)
+
+
+def image_argument(name: str = "image_ref", **kwargs):
+    """An IMAGE argument (ID or name) that completes from the store."""
+    return click.argument(name, metavar="IMAGE", shell_complete=_complete_images, **kwargs)
