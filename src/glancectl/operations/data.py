@@ -101,7 +101,9 @@ def ingest(
     for declared in (expect.size, source.size):
         if declared is not None:
             _limit_checker(settings, quota_left, None)(declared)
-    inspector = StreamInspector(record.get("disk_format"))
+    inspector = StreamInspector(
+        record.get("disk_format"), container_format=record.get("container_format")
+    )
     fd, temp_path = datafiles.new_data_temp(store, record["id"])
     try:
         try:
