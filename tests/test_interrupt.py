@@ -12,6 +12,8 @@ import time
 import pytest
 
 from tests.conftest import FORMATS, LAUNCHER, run_launcher
+from tests.crash import crash_during
+from tests.crash import leftovers as dead_writer_leftovers
 
 pytestmark = pytest.mark.slow
 MiB = 1024 * 1024
@@ -87,3 +89,26 @@ def test_sigkill_mid_upload_is_settled_by_the_next_command(tmp_path):
     retry = run_launcher("image", "upload", image_id, input=data, home=home)
     assert retry.returncode == 0, retry.stderr
     assert show(home, image_id)["status"] == "active"
+
+
+@pytest.mark.parametrize("at, after", [
+    ("glancectl.datafiles:new_data_temp", False),  # saving, before the first byte
+    ("glancectl.datafiles:commit", True),  # data in place, the record not yet active
+])
+def test_upload_killed_at_either_end_is_settled_by_the_next_command(tmp_path, at, after):
+    home = tmp_path / "h"
+    image_id = create(home)
+    crash_during(home, "image", "upload", image_id, at=at, after=after, input=os.urandom(MiB))
+    assert show(home, image_id)["status"] == "saving"
+    assert run_launcher("image", "create", "bystander", "-q", home=home).returncode == 0
+    after_crash = show(home, image_id)
+    assert after_crash["status"] == "queued" and after_crash["locations"] == []
+    assert leftovers(home) == [] and dead_writer_leftovers(home) == []
+
+
+def test_first_write_killed_mid_meta_leaves_no_temp_after_the_next_command(tmp_path):
+    home = tmp_path / "h"
+    crash_during(home, "image", "create", "first", at="glancectl.storage:create_temp", after=True)
+    assert [p.name for p in home.glob(".meta.json.tmp-*")], "the crash left meta.json's temp"
+    assert run_launcher("image", "create", "second", "-q", home=home).returncode == 0
+    assert dead_writer_leftovers(home) == []

@@ -177,8 +177,14 @@ def discard(temp_path: Path | None) -> None:
 
 
 def remove_image_data(store: Store, image_id: str) -> None:
-    """Remove the store-managed data and any staged data of an image."""
+    """Remove the store-managed data and any staged data of an image.
+
+    A store directory replaced by a symlink holds nothing of ours, so it is
+    never unlinked through (``doctor`` reports the symlink).
+    """
     for path in (store.data_path(image_id), store.staging_path(image_id)):
+        if path.parent.is_symlink():
+            continue
         if path.exists() or path.is_symlink():
             remove_quietly(path)
             fsync_dir(path.parent)

@@ -17,6 +17,7 @@ Readers take no lock: files are only ever replaced atomically.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import uuid
@@ -176,6 +177,21 @@ class Store:
         if self._lock is not None:
             yield self
             return
+        with self.holding_lock():
+            self._initialise()
+            if self.after_lock is not None:
+                self.after_lock(self)
+            yield self
+
+    @contextmanager
+    def holding_lock(self) -> Iterator["Store"]:
+        """The store lock alone, with no initialisation and no recovery (doctor's view).
+
+        Re-entrant like ``writing``, which takes it the same way.
+        """
+        if self._lock is not None:
+            yield self
+            return
         try:
             ensure_dir(self.home)
         except OSError as exc:
@@ -184,9 +200,6 @@ class Store:
         lock.acquire()
         self._lock = lock
         try:
-            self._initialise()
-            if self.after_lock is not None:
-                self.after_lock(self)
             yield self
         finally:
             self._lock = None
@@ -197,24 +210,55 @@ class Store:
         return self._lock is not None
 
     # -- leases: who is writing an image's data right now -------------------
+    def _lease_path(self, record_id: str) -> Path:
+        return self.lease_dir / f"{checked_uuid(record_id)}.lock"
+
     def take_lease(self, record_id: str) -> "Lease":
+        path = self._lease_path(record_id)
         ensure_dir(self.lease_dir)
-        return Lease(self.lease_dir / f"{checked_uuid(record_id)}.lock")
+        return Lease(path)
 
     def lease_is_live(self, record_id: str) -> bool:
         """True while some live process holds this record's lease."""
-        path = self.lease_dir / f"{checked_uuid(record_id)}.lock"
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-        except FileNotFoundError:
+        held, fd = _probe_lease(self._lease_path(record_id), fcntl.LOCK_SH)
+        if fd is not None:
+            os.close(fd)
+        return held
+
+    def dead_leases(self) -> list[str]:
+        """Record ids whose lease file a process left behind when it died.
+
+        A lease file exists only while its holder lives or after it died
+        without releasing, so this finds every crashed writer, whether or
+        not it had created a temp file yet.
+        """
+        if not self.lease_dir.is_dir() or self.lease_dir.is_symlink():
+            return []
+        found = []
+        for entry in os.scandir(self.lease_dir):
+            stem = entry.name.removesuffix(".lock")
+            if entry.is_file(follow_symlinks=False) and stem == _canonical_or_none(stem):
+                if not self.lease_is_live(stem):
+                    found.append(stem)
+        return found
+
+    def clear_lease(self, record_id: str) -> bool:
+        """Remove a dead lease file; a live one is left alone. True if removed.
+
+        The file is unlinked while we hold its flock, and ``Lease`` checks it
+        still owns the name after locking, so a new holder is never cut off.
+        """
+        path = self._lease_path(record_id)
+        _, fd = _probe_lease(path, fcntl.LOCK_EX)
+        if fd is None:
             return False
         try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
+            if _same_file(fd, path):
+                os.unlink(path)
+                return True
+            return False
         finally:
             os.close(fd)
-        return False
 
 
 class Lease:
@@ -226,14 +270,20 @@ class Lease:
 
     def __init__(self, path: Path):
         self.path = path
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, FILE_MODE)
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(self._fd)
-            raise StoreUnavailable(f"another process is writing data for {path.stem}") from None
+        while True:
+            fd = _open_lease(path, os.O_RDWR | os.O_CREAT)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise StoreUnavailable(f"another process is writing data for {path.stem}") from None
+            if _same_file(fd, path):  # not unlinked as a dead lease between open and flock
+                self._fd = fd
+                return
+            os.close(fd)
 
     def release(self) -> None:
+        """The write ended and its outcome is recorded: remove the lease."""
         if self._fd is not None:
             try:
                 os.unlink(self.path)
@@ -242,3 +292,48 @@ class Lease:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+
+    def abandon(self) -> None:
+        """Let go but keep the file: to recovery this writer died, and its record gets settled."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _open_lease(path: Path, flags: int) -> int:
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW, FILE_MODE)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise StoreUnavailable(f"lease file {path} is a symlink; refusing it") from None
+        raise
+
+
+def _probe_lease(path: Path, operation: int) -> tuple[bool, int | None]:
+    """(whether a live process holds the lease, our fd holding ``operation`` if we got it)."""
+    try:
+        fd = _open_lease(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False, None
+    try:
+        fcntl.flock(fd, operation | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return True, None
+    return False, fd
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        named = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (held.st_dev, held.st_ino) == (named.st_dev, named.st_ino)
+
+
+def _canonical_or_none(value: str) -> str | None:
+    try:
+        return checked_uuid(value)
+    except InvalidValue:
+        return None

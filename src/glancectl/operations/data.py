@@ -9,16 +9,17 @@ upload is told apart from a slow one.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
 
 from glancectl import datafiles, lifecycle, records
 from glancectl.config import Settings
 from glancectl.datafiles import Received
-from glancectl.errors import Conflict, DataError, LimitExceeded, Refused
+from glancectl.errors import Conflict, DataError, GlancectlError, LimitExceeded, Refused
 from glancectl.lifecycle import ImageStatus
 from glancectl.operations.images import find_image, find_live_image, move
-from glancectl.operations.recovery import settle_if_abandoned
+from glancectl.operations.recovery import settle_dead_writer, settle_if_abandoned
 from glancectl.store import Lease, Store
 
 Progress = Callable[[int], None]  # called with the running byte count
@@ -178,20 +179,38 @@ def upload(
     return _finish(store, record, lease, got, store.data_path(record["id"]), ImageStatus.ACTIVE)
 
 
+@contextmanager
+def _recording_outcome(store: Store, image_id: str, lease: Lease):
+    """Release the lease only once the write's outcome is recorded.
+
+    If recording fails (a full disk, a store directory replaced by a
+    symlink, a record that moved), the lease is dropped but its file kept,
+    which marks a dead writer: the image is settled back to queued here if
+    it can be, else by the next command's recovery sweep. Never left saving.
+    """
+    try:
+        yield
+    except BaseException:
+        lease.abandon()
+        try:
+            settle_dead_writer(store, image_id)
+        except (GlancectlError, OSError):
+            pass  # the lease file stays behind, so the next command's sweep retries
+        raise
+    lease.release()
+
+
 def _end(store: Store, record: dict, lease: Lease, status: str, *, reason: str) -> None:
     """Record how an unsuccessful data write ended, if the image is still ours."""
-    with store.writing():
-        try:
-            current = store.images.get(record["id"])
-            if current is not None and current["status"] == record["status"]:
-                move(store, current, status, status_reason=reason)
-        finally:
-            lease.release()
+    with store.writing(), _recording_outcome(store, record["id"], lease):
+        current = store.images.get(record["id"])
+        if current is not None and current["status"] == record["status"]:
+            move(store, current, status, status_reason=reason)
 
 
 def _finish(store: Store, record: dict, lease: Lease, got: Ingested, final_path, status: str) -> dict:
     """Put the data in place and the record in ``status``, together, under the lock."""
-    with store.writing():
+    with store.writing(), _recording_outcome(store, record["id"], lease):
         try:
             current = store.images.get(record["id"])
             if current is None or current["status"] != record["status"]:
@@ -206,7 +225,6 @@ def _finish(store: Store, record: dict, lease: Lease, got: Ingested, final_path,
             return move(store, current, status, **fields)
         finally:
             datafiles.discard(got.received.temp_path)  # a no-op once committed
-            lease.release()
 
 
 def data_source_for(store: Store, record: dict):

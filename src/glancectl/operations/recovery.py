@@ -39,7 +39,7 @@ def settle_if_abandoned(store: Store, record: dict) -> dict:
 
 def _data_temps(store: Store, image_id: str):
     directory = datafiles.temp_dir(store)
-    if not directory.is_dir():
+    if not directory.is_dir() or directory.is_symlink():
         return []
     return [p for p in directory.iterdir() if datafiles.temp_owner(p) == image_id]
 
@@ -47,27 +47,44 @@ def _data_temps(store: Store, image_id: str):
 def sweep(store: Store) -> list[str]:
     """Run under the store lock on every write: clear what dead writers left.
 
-    Record temp files can only belong to a dead process, because records
-    are only written under the lock we hold. Data temps belong to whoever
-    holds their image's lease. Both directories are small, so this is cheap.
+    Record temp files (and meta.json's, in the home) can only belong to a
+    dead process, because records are only written under the lock we hold.
+    Data temps belong to whoever holds their image's lease. A lease file
+    whose holder is gone marks a writer that died, even one that died
+    before writing a byte. All these directories are small, so this is cheap.
     """
     done: list[str] = []
-    for table in (store.images, store.tasks):
-        if table.directory.is_dir():
-            for entry in os.scandir(table.directory):
+    for directory in (store.home, store.images.directory, store.tasks.directory):
+        if directory.is_dir() and not directory.is_symlink():
+            for entry in os.scandir(directory):
                 if TEMP_MARKER in entry.name:
-                    remove_quietly(table.directory / entry.name)
+                    remove_quietly(directory / entry.name)
                     done.append(f"removed temporary file {entry.path}")
     directory = datafiles.temp_dir(store)
-    if directory.is_dir():
+    if directory.is_dir() and not directory.is_symlink():
         for path in list(directory.iterdir()):
             owner = datafiles.temp_owner(path)
             if owner is None or store.lease_is_live(owner):
                 continue
             remove_quietly(path)
             done.append(f"removed partial data {path}")
-            record = store.images.get(owner)
-            if record is not None and is_abandoned(store, record):
-                settle_if_abandoned(store, record)
-                done.append(f"image {records.image_label(record)} went back to queued")
+            done += _settle(store, owner)
+    for owner in store.dead_leases():
+        if store.images.get(owner) is not None:  # a task's lease is the task runner's to settle
+            done += settle_dead_writer(store, owner)
     return done
+
+
+def settle_dead_writer(store: Store, image_id: str) -> list[str]:
+    """Settle an image whose data writer is gone, and clear the lease it left."""
+    done = _settle(store, image_id)
+    store.clear_lease(image_id)
+    return done
+
+
+def _settle(store: Store, image_id: str) -> list[str]:
+    record = store.images.get(image_id)
+    if record is None or not is_abandoned(store, record):
+        return []
+    settle_if_abandoned(store, record)
+    return [f"image {records.image_label(record)} went back to queued"]
