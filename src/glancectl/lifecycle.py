@@ -67,6 +67,50 @@ del I, T
 INITIAL_IMAGE_STATUSES = frozenset({ImageStatus.QUEUED, ImageStatus.ACTIVE})
 INITIAL_TASK_STATUSES = frozenset({TaskStatus.PENDING})
 
+# What makes each move happen, for `glancectl lifecycle` and the docs. A key
+# (None, status) is a record created in that status. Documentation only: the
+# tables above decide; a test checks that these name exactly their moves.
+I, T = ImageStatus, TaskStatus
+IMAGE_TRANSITION_NOTES: Mapping[tuple[ImageStatus | None, ImageStatus], str] = {
+    (None, I.QUEUED): "create",
+    (None, I.ACTIVE): "create with a location or size 0",
+    (I.QUEUED, I.SAVING): "upload",
+    (I.QUEUED, I.UPLOADING): "stage",
+    (I.QUEUED, I.IMPORTING): "import web-download",
+    (I.QUEUED, I.ACTIVE): "add the first location",
+    (I.QUEUED, I.DELETED): "delete",
+    (I.SAVING, I.ACTIVE): "data verified",
+    (I.SAVING, I.QUEUED): "upload interrupted",
+    (I.SAVING, I.KILLED): "data failed verification",
+    (I.SAVING, I.DELETED): "delete",
+    (I.UPLOADING, I.IMPORTING): "import glance-direct",
+    (I.UPLOADING, I.QUEUED): "staging failed",
+    (I.UPLOADING, I.DELETED): "delete",
+    (I.IMPORTING, I.ACTIVE): "import done",
+    (I.IMPORTING, I.QUEUED): "import failed",
+    (I.IMPORTING, I.DELETED): "delete",
+    (I.ACTIVE, I.DEACTIVATED): "deactivate",
+    (I.ACTIVE, I.PENDING_DELETE): "delete with delayed_delete",
+    (I.ACTIVE, I.DELETED): "delete",
+    (I.ACTIVE, I.QUEUED): "remove the last location",
+    (I.DEACTIVATED, I.ACTIVE): "reactivate",
+    (I.DEACTIVATED, I.DELETED): "delete",
+    (I.KILLED, I.DELETED): "delete",
+    (I.PENDING_DELETE, I.DELETED): "scrub",
+}
+# Moves that follow the seed document where today's Glance differs (REFERENCE.md).
+SEED_IMAGE_TRANSITIONS = frozenset({
+    (None, I.ACTIVE), (I.SAVING, I.KILLED), (I.ACTIVE, I.QUEUED),
+})
+TASK_TRANSITION_NOTES: Mapping[tuple[TaskStatus | None, TaskStatus], str] = {
+    (None, T.PENDING): "create",
+    (T.PENDING, T.PROCESSING): "start",
+    (T.PENDING, T.FAILURE): "fail before starting",
+    (T.PROCESSING, T.SUCCESS): "finish",
+    (T.PROCESSING, T.FAILURE): "fail",
+}
+del I, T
+
 # Moving into one of these from queued/uploading means the image gets data,
 # which Glance only allows once both formats are known.
 DATA_STATUSES = frozenset({ImageStatus.SAVING, ImageStatus.IMPORTING, ImageStatus.ACTIVE})

@@ -7,15 +7,21 @@ from dataclasses import asdict
 import click
 
 from glancectl.cli.context import Env
+from glancectl.cli.helptext import Command, Group
 from glancectl.cli.output import output_options, render_many
 from glancectl.cli.params import pass_env
 from glancectl.config import SETTING_NAMES
 from glancectl.operations import maintenance
 
 
-@click.group("config")
+@click.group("config", cls=Group)
 def config() -> None:
-    """Show the effective settings."""
+    """Show the effective settings.
+
+    \b
+    Example:
+      glancectl config show
+    """
 
 
 @config.command("show")
@@ -51,7 +57,7 @@ def _render_actions(env: Env, output, actions, dry_run: bool, verb: str) -> None
         env.message(f"Dry run: nothing was changed ({len(rows)} would be affected).")
 
 
-@click.command("scrub")
+@click.command("scrub", cls=Command)
 @click.option("--dry-run", is_flag=True, help="Show what would be scrubbed; change nothing.")
 @output_options()
 @pass_env
@@ -67,7 +73,7 @@ def scrub(env: Env, dry_run: bool, output) -> None:
     _render_actions(env, output, actions, dry_run, "scrub")
 
 
-@click.command("purge")
+@click.command("purge", cls=Command)
 @click.option("--age-in-days", type=click.IntRange(min=0), default=30, show_default=True,
               help="Purge deleted images deleted at least this many days ago.")
 @click.option("--dry-run", is_flag=True, help="Show what would be purged; change nothing.")

@@ -7,9 +7,11 @@ import click
 from glancectl import records
 from glancectl.cli.context import Env
 from glancectl.cli.errors import CLIError
+from glancectl.cli.helptext import Group, option
 from glancectl.cli.output import output_options, render_many, render_one
 from glancectl.cli.params import (
     expectation_options,
+    file_option,
     image_argument,
     image_metadata_options,
     json_object,
@@ -25,20 +27,28 @@ LONG_COLUMNS = ("id", "name", "disk_format", "container_format", "size", "checks
                 "visibility", "protected", "owner", "tags")
 
 
-@click.group()
+@click.group(cls=Group)
 def image() -> None:
-    """Create, inspect, change and delete images."""
+    """Create, inspect, change and delete images.
+
+    IMAGE arguments take an ID or a name that only one image has.
+
+    \b
+    Examples:
+      glancectl image create cirros --disk-format qcow2 --container-format bare --file cirros.img
+      glancectl image list
+      glancectl image show cirros
+    """
 
 
 @image.command("create")
 @click.argument("name", required=False)
 @image_metadata_options
 @click.option("--id", "image_id", metavar="UUID", help="Use this ID instead of a new one.")
-@click.option("--file", "path", metavar="PATH",
-              help="Upload data from PATH ('-' for stdin) right after creating.")
-@click.option("--location", metavar="URL",
-              help="Register data at a file:// or http(s):// URL; the image is active at once.")
-@click.option("--location-metadata", metavar="JSON", help="Metadata for --location.")
+@file_option("Upload data from PATH ('-' for stdin) right after creating.")
+@option("--location", metavar="URL", section="Data",
+        help="Register data at a file:// or http(s):// URL; the image is active at once.")
+@option("--location-metadata", metavar="JSON", section="Data", help="Metadata for --location.")
 @expectation_options
 @output_options(quiet=True)
 @pass_env
@@ -103,31 +113,34 @@ def _time_filter(value: str | None, what: str) -> TimeFilter | None:
 
 
 @image.command("list")
-@click.option("--name", help="Exact name, or in:a,b.")
-@click.option("--id", "ids", help="Exact ID, or in:a,b.")
-@click.option("--status", help="Exact status, or in:a,b (also lists deleted/killed when asked).")
-@click.option("--visibility", type=click.Choice(records.VISIBILITIES))
-@click.option("--owner")
-@click.option("--tag", "tags", multiple=True, help="Must have this tag (repeatable; all must match).")
-@click.option("--property", "properties", multiple=True, metavar="KEY=VALUE",
-              help="Custom property with exactly this value (repeatable).")
-@click.option("--disk-format", help="Exact disk format, or in:a,b.")
-@click.option("--container-format", help="Exact container format, or in:a,b.")
-@click.option("--checksum")
-@click.option("--hash", "os_hash_value", metavar="SHA512", help="Exact os_hash_value.")
-@click.option("--size-min", type=click.IntRange(min=0), metavar="BYTES")
-@click.option("--size-max", type=click.IntRange(min=0), metavar="BYTES")
-@click.option("--created-at", metavar="OP:TIME", help="OP is gt, gte, lt, lte, eq or neq.")
-@click.option("--updated-at", metavar="OP:TIME")
-@click.option("--protected/--unprotected", default=None)
-@click.option("--hidden", "os_hidden", is_flag=True, help="List hidden images instead.")
-@click.option("--deleted", "include_deleted", is_flag=True,
-              help="Include deleted, pending_delete and killed images.")
-@click.option("--sort", metavar="KEY[:DIR],...",
-              help=f"Sort keys: {', '.join(IMAGE_SORT_KEYS)} (default created_at:desc).")
-@click.option("--limit", type=click.IntRange(min=0))
-@click.option("--marker", metavar="ID", help="Start after this image ID.")
-@click.option("--long", is_flag=True, help="More columns in the table.")
+@option("--name", section="Filters", help="Exact name, or in:a,b.")
+@option("--id", "ids", section="Filters", help="Exact ID, or in:a,b.")
+@option("--status", section="Filters",
+        help="Exact status, or in:a,b (also lists deleted/killed when asked).")
+@option("--visibility", type=click.Choice(records.VISIBILITIES), section="Filters")
+@option("--owner", section="Filters")
+@option("--tag", "tags", multiple=True, section="Filters",
+        help="Must have this tag (repeatable; all must match).")
+@option("--property", "properties", multiple=True, metavar="KEY=VALUE", section="Filters",
+        help="Custom property with exactly this value (repeatable).")
+@option("--disk-format", section="Filters", help="Exact disk format, or in:a,b.")
+@option("--container-format", section="Filters", help="Exact container format, or in:a,b.")
+@option("--checksum", section="Filters")
+@option("--hash", "os_hash_value", metavar="SHA512", section="Filters", help="Exact os_hash_value.")
+@option("--size-min", type=click.IntRange(min=0), metavar="BYTES", section="Filters")
+@option("--size-max", type=click.IntRange(min=0), metavar="BYTES", section="Filters")
+@option("--created-at", metavar="OP:TIME", section="Filters",
+        help="OP is gt, gte, lt, lte, eq or neq.")
+@option("--updated-at", metavar="OP:TIME", section="Filters")
+@option("--protected/--unprotected", default=None, section="Filters")
+@option("--hidden", "os_hidden", is_flag=True, section="Filters", help="List hidden images instead.")
+@option("--deleted", "include_deleted", is_flag=True, section="Filters",
+        help="Include deleted, pending_delete and killed images.")
+@option("--sort", metavar="KEY[:DIR],...", section="Sorting and paging",
+        help=f"Sort keys: {', '.join(IMAGE_SORT_KEYS)} (default created_at:desc).")
+@option("--limit", type=click.IntRange(min=0), section="Sorting and paging")
+@option("--marker", metavar="ID", section="Sorting and paging", help="Start after this image ID.")
+@option("--long", is_flag=True, section="Output", help="More columns in the table.")
 @output_options(quiet=True)
 @pass_env
 def list_(env: Env, name, ids, status, visibility, owner, tags, properties, disk_format,

@@ -8,7 +8,14 @@ from glancectl import records
 from glancectl.cli.context import Env
 from glancectl.cli.image import image
 from glancectl.cli.output import output_options, render_many, render_one
-from glancectl.cli.params import expectation_options, image_argument, json_object, pass_env
+from glancectl.cli.params import (
+    expectation_options,
+    file_option,
+    image_argument,
+    json_object,
+    no_progress_option,
+    pass_env,
+)
 from glancectl.cli.progress import byte_progress
 from glancectl.errors import InvalidValue
 from glancectl.operations import data as data_ops
@@ -37,7 +44,7 @@ def upload_data(env: Env, image_ref: str, path: str | None, expect: data_ops.Exp
 
 @image.command("upload")
 @image_argument()
-@click.option("--file", "path", metavar="PATH", help="Read the data from PATH ('-' for stdin).")
+@file_option("Read the data from PATH ('-' for stdin, the default).")
 @expectation_options
 @output_options()
 @pass_env
@@ -61,8 +68,8 @@ def upload(env: Env, image_ref, path, expect_size, expect_checksum, expect_hash,
 
 @image.command("download")
 @image_argument()
-@click.option("--file", "path", metavar="PATH", help="Write to PATH instead of standard output.")
-@click.option("--no-progress", is_flag=True, help="Never draw a progress bar.")
+@file_option("Write to PATH instead of standard output.")
+@no_progress_option
 @pass_env
 def download(env: Env, image_ref, path, no_progress) -> None:
     """Write an active image's data, verifying its hash as it streams.
@@ -121,7 +128,13 @@ def reactivate(env: Env, image_ref, output) -> None:
 
 @image.group("location")
 def location() -> None:
-    """Add, remove and list where an image's data lives."""
+    """Add, remove and list where an image's data lives.
+
+    \b
+    Examples:
+      glancectl image location add cirros file:///srv/images/cirros.img
+      glancectl image location list cirros
+    """
 
 
 @location.command("add")

@@ -10,11 +10,13 @@ import click
 from glancectl import __version__
 from glancectl.cli.context import Env
 from glancectl.cli.errors import CLIError
+from glancectl.cli.helptext import Group
+from glancectl.cli.params import complete_dirs
 from glancectl.errors import GlancectlError
 from glancectl.exit_codes import EXIT_CODE_HELP, ExitCode
 
 
-class GlancectlGroup(click.Group):
+class GlancectlGroup(Group):
     """Maps every failure to a documented exit code, for CliRunner and the real process alike."""
 
     def invoke(self, ctx: click.Context):
@@ -63,7 +65,7 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
     context_settings=CONTEXT_SETTINGS,
     epilog=EXIT_CODE_HELP,
 )
-@click.option("--home", metavar="DIR", envvar=None,
+@click.option("--home", metavar="DIR", envvar=None, shell_complete=complete_dirs,
               help="Store home (default: $GLANCECTL_HOME, else the platform user data dir).")
 @click.option("--lock-timeout", type=click.FloatRange(min=0), default=30.0, show_default=True,
               metavar="SECONDS", help="How long to wait for another glancectl holding the store.")
@@ -84,10 +86,13 @@ def cli(ctx: click.Context, home: str | None, lock_timeout: float, debug: bool) 
 
 def _register() -> None:
     from glancectl.cli import admin, image, image_data  # noqa: F401  (image_data adds to image)
+    from glancectl.cli import completion, lifecycle_cmd
 
     cli.add_command(image.image)
     for command in admin.COMMANDS:
         cli.add_command(command)
+    cli.add_command(lifecycle_cmd.lifecycle)
+    cli.add_command(completion.completion)
 
 
 _register()

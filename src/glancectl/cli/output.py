@@ -15,6 +15,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 import click
 
+from glancectl.cli.helptext import option
 from glancectl.errors import InvalidValue
 
 FORMATS = ("table", "json", "value", "csv")
@@ -32,18 +33,18 @@ def output_options(*, quiet: bool = False) -> Callable:
     """Adds -f/-c (and -q where IDs alone make sense) and passes one ``output`` object."""
 
     def decorate(func):
-        @click.option("-f", "--format", "output_format", type=click.Choice(FORMATS),
-                      default="table", show_default=True, help="Output format.")
-        @click.option("-c", "--column", "columns", multiple=True, metavar="NAME",
-                      help="Show only this column (repeatable), by field name or heading.")
+        @option("-f", "--format", "output_format", type=click.Choice(FORMATS), section="Output",
+                default="table", show_default=True, help="Output format.")
+        @option("-c", "--column", "columns", multiple=True, metavar="NAME", section="Output",
+                help="Show only this column (repeatable), by field name or heading.")
         @functools.wraps(func)
         def wrapper(*args, output_format, columns, quiet_ids=False, **kwargs):
             kwargs["output"] = OutputOptions(output_format, tuple(columns), quiet_ids)
             return func(*args, **kwargs)
 
         if quiet:
-            wrapper = click.option("-q", "--quiet", "quiet_ids", is_flag=True,
-                                   help="Print only IDs, one per line.")(wrapper)
+            wrapper = option("-q", "--quiet", "quiet_ids", is_flag=True, section="Output",
+                             help="Print only IDs, one per line.")(wrapper)
         return wrapper
 
     return decorate

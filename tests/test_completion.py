@@ -1,0 +1,174 @@
+"""Shell completion through Click's protocol: what each shell receives, and what it never does."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.shell_completion import ShellComplete
+
+from glancectl.cli.completion import complete_tasks, image_candidates
+from glancectl.cli.main import cli
+from tests.conftest import LAUNCHER
+
+
+def complete(args: list[str], incomplete: str = "") -> list:
+    """Click's own completion entry point, in process: the CompletionItems a shell would get."""
+    return ShellComplete(cli, {}, "glancectl", "_GLANCECTL_COMPLETE").get_completions(args, incomplete)
+
+
+def values(args: list[str], incomplete: str = "") -> list[str]:
+    return [item.value for item in complete(args, incomplete)]
+
+
+def protocol(shell: str, home: Path, words: str, cword: int | str) -> subprocess.CompletedProcess:
+    """The real executable answering a shell's Tab press (the scripts in completions/ do this)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GLANCECTL_")}
+    env.update(_GLANCECTL_COMPLETE=f"{shell}_complete", COMP_WORDS=words, COMP_CWORD=str(cword),
+               GLANCECTL_HOME=str(home))
+    return subprocess.run([sys.executable, str(LAUNCHER)], env=env, capture_output=True, text=True,
+                          timeout=60)
+
+
+def tree(path: Path) -> dict:
+    """Every path below ``path`` with its size and mtime: any write shows up."""
+    return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for p in path.rglob("*")}
+
+
+@pytest.fixture
+def images(gctl):
+    made = {
+        "cirros": gctl.create("cirros", "--disk-format", "raw", "--container-format", "bare",
+                              "--size", "0"),
+        "centos": gctl.create("centos"),
+        "dup1": gctl.create("dup"),
+        "dup2": gctl.create("dup"),
+        "unnamed": gctl.ok("image", "create", "-f", "json").json(),
+        "gone": gctl.create("gone"),
+    }
+    gctl.ok("image", "delete", made["gone"]["id"])
+    return made
+
+
+def test_image_argument_offers_unique_names_else_ids(gctl, images, monkeypatch):
+    monkeypatch.setenv("GLANCECTL_HOME", str(gctl.home))
+    got = {item.value: item.help for item in complete(["image", "show"])}
+    # A name only one image has completes by name; duplicates and unnamed images by ID.
+    assert set(got) == {"cirros", "centos", images["dup1"]["id"], images["dup2"]["id"],
+                        images["unnamed"]["id"]}
+    assert got["cirros"] == f"active, {images['cirros']['id']}"
+    assert got[images["dup1"]["id"]] == "dup, queued"
+    assert got[images["unnamed"]["id"]] == "(no name), queued"
+    assert "gone" not in got and images["gone"]["id"] not in got  # deleted images are left out
+
+
+def test_typed_prefix_matches_names_and_ids(gctl, images, monkeypatch):
+    monkeypatch.setenv("GLANCECTL_HOME", str(gctl.home))
+    assert values(["image", "upload"], "ci") == ["cirros"]
+    assert set(values(["image", "upload"], "c")) >= {"centos", "cirros"}
+    image_id = images["centos"]["id"]
+    assert image_id in values(["image", "set"], image_id[:6])
+    assert image_id in values(["image", "set"], image_id[:6].upper())
+    assert values(["image", "delete", "cirros"], "cen") == ["centos"]  # every IMAGE of delete
+    assert values(["image", "location", "add"], "ci") == ["cirros"]
+
+
+def test_home_option_on_the_command_line_is_used(gctl, images, tmp_path, monkeypatch):
+    monkeypatch.setenv("GLANCECTL_HOME", str(tmp_path / "elsewhere"))
+    assert values(["--home", str(gctl.home), "image", "show"], "ci") == ["cirros"]
+    assert values(["image", "show"], "ci") == []
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_protocol_through_the_real_executable(gctl, images, shell):
+    if shell == "fish":  # fish passes the partial word itself as COMP_CWORD
+        result = protocol(shell, gctl.home, "glancectl image show ci", "ci")
+    else:
+        result = protocol(shell, gctl.home, "glancectl image show ci", 3)
+    assert result.returncode == 0 and result.stderr == ""
+    if shell == "bash":
+        assert result.stdout.splitlines() == ["plain,cirros"]
+    else:  # zsh and fish show the help next to the value: status and ID
+        assert result.stdout.splitlines() == ["plain", "cirros", f"active, {images['cirros']['id']}"]
+
+
+def test_commands_and_options_complete_too(gctl, monkeypatch):
+    monkeypatch.setenv("GLANCECTL_HOME", str(gctl.home))
+    assert {"completion", "image", "lifecycle"} <= set(values([]))
+    assert values(["image"], "up") == ["upload"]
+    assert values(["completion"]) == ["bash", "zsh", "fish"]
+    assert values(["lifecycle"]) == ["image", "task"]
+    assert [i.type for i in complete(["image", "upload", "x", "--file"])] == ["file"]
+    assert [i.type for i in complete(["--home"])] == ["dir"]
+
+
+def test_missing_home_gives_nothing_and_creates_nothing(tmp_path):
+    home = tmp_path / "nowhere"
+    assert values(["--home", str(home), "image", "show"]) == []
+    result = protocol("bash", home, "glancectl image show ", 3)
+    assert (result.returncode, result.stdout.strip(), result.stderr) == (0, "", "")
+    assert not home.exists()
+
+
+def test_completion_never_writes_to_the_store(gctl, images):
+    before = tree(gctl.home)
+    for shell in ("bash", "zsh"):
+        assert protocol(shell, gctl.home, "glancectl image show ", 3).stdout
+    assert values(["--home", str(gctl.home), "image", "show"])
+    assert tree(gctl.home) == before
+
+
+def test_unreadable_store_means_no_candidates_not_a_traceback(gctl, images):
+    shard = next((gctl.home / "images").glob("*.json"))
+    shard.write_text("{ not json")
+    result = protocol("zsh", gctl.home, "glancectl image show ", 3)
+    assert (result.returncode, result.stdout.strip(), result.stderr) == (0, "", "")
+
+
+def write_tasks(home: Path, tasks: list[dict]) -> None:
+    """Task records in the store's layout (tasks/<xx>.json), as the task commands write them."""
+    (home / "tasks").mkdir(parents=True, exist_ok=True)
+    for task in tasks:
+        shard = home / "tasks" / f"{task['id'][:2]}.json"
+        data = json.loads(shard.read_text()) if shard.exists() else {"tasks": {}}
+        data["tasks"][str(len(data["tasks"]) + 1)] = task
+        shard.write_text(json.dumps(data))
+
+
+def test_complete_tasks_offers_ids_with_type_and_status(tmp_path):
+    home = tmp_path / "h"
+    ids = ["0a1b2c3d-0000-4000-8000-000000000001", "0a1bffff-0000-4000-8000-000000000002",
+           "ffffffff-0000-4000-8000-000000000003"]
+    write_tasks(home, [{"id": ids[0], "type": "import", "status": "success"},
+                       {"id": ids[1], "type": "api_image_import", "status": "processing"},
+                       {"id": ids[2], "type": "import", "status": "failure"}])
+    ctx = cli.make_context("glancectl", ["--home", str(home)], resilient_parsing=True)
+    items = complete_tasks(ctx, None, "0a1b")
+    assert [(i.value, i.help) for i in items] == [(ids[0], "import, success"),
+                                                  (ids[1], "api_image_import, processing")]
+    assert len(complete_tasks(ctx, None, "")) == 3
+    missing = cli.make_context("glancectl", ["--home", str(tmp_path / "none")], resilient_parsing=True)
+    assert complete_tasks(missing, None, "") == []
+    assert not (tmp_path / "none").exists()
+
+
+def test_names_a_shell_cannot_take_are_offered_by_id():
+    records = [{"id": "aaaa", "name": "two\nlines", "status": "queued"},
+               {"id": "bbbb", "name": "esc\x1b[31m", "status": "active"}]
+    assert [(i.value, i.help) for i in image_candidates(records, "")] == [
+        ("aaaa", "(no name), queued"), ("bbbb", "(no name), active")]
+
+
+def test_ten_thousand_images_complete_quickly():
+    """Reading and matching 10,000 records in process; bench/completion.py times the round trip."""
+    records = [{"id": f"{i:08x}-0000-4000-8000-000000000000", "name": f"image-{i:05d}",
+                "status": "active"} for i in range(10_000)]
+    start = time.perf_counter()
+    items = image_candidates(records, "image-01")
+    assert len(items) == 1000
+    assert time.perf_counter() - start < 1.0

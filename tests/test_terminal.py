@@ -1,0 +1,67 @@
+"""Colour and progress only on terminals, and never colour under NO_COLOR."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+
+from glancectl.cli.context import Env
+from glancectl.cli.output import OutputOptions, render_many
+from glancectl.cli.progress import byte_progress
+from tests.conftest import FORMATS
+
+SGR = re.compile(r"\x1b\[([0-9;]*)m")
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def colours(text: str) -> set[int]:
+    """Foreground/background colour codes among the SGR sequences in ``text``."""
+    codes = {int(c) for params in SGR.findall(text) for c in params.split(";") if c}
+    return {c for c in codes if 30 <= c <= 49 or 90 <= c <= 107}
+
+
+def draw_progress(env: Env, **kwargs) -> str:
+    with byte_progress(env, "Uploading", 1000, **kwargs) as update:
+        if update is not None:
+            update(500)
+    return env.stderr.getvalue()
+
+
+@pytest.mark.parametrize("environ, coloured", [
+    ({}, True),
+    ({"NO_COLOR": "1"}, False),
+    ({"NO_COLOR": ""}, True),  # no-color.org: only a non-empty value counts
+])
+def test_progress_on_a_terminal_respects_no_color(environ, coloured):
+    drawn = draw_progress(Env(stdout=Terminal(), stderr=Terminal(), environ=environ))
+    assert "Uploading" in drawn and "0.5/1.0 kB" in drawn
+    assert bool(colours(drawn)) is coloured
+
+
+def test_no_progress_off_a_terminal_or_when_turned_off():
+    assert draw_progress(Env(stdout=Terminal(), stderr=io.StringIO(), environ={})) == ""
+    assert draw_progress(Env(stdout=Terminal(), stderr=Terminal(), environ={}), enabled=False) == ""
+
+
+@pytest.mark.parametrize("tty", [False, True])
+def test_tables_are_plain_off_a_terminal(tty):
+    out = Terminal() if tty else io.StringIO()
+    env = Env(stdout=out, stderr=io.StringIO(), environ={"NO_COLOR": "1"})
+    render_many(env, OutputOptions(), [{"id": "x", "name": "n", "status": "active"}],
+                ("id", "name", "status"))
+    text = out.getvalue()
+    assert ("\x1b[" in text) is tty and not colours(text)
+    assert text.startswith("+---") is not tty
+
+
+def test_a_piped_upload_draws_nothing_on_stderr(gctl, tmp_path):
+    data = tmp_path / "data.raw"
+    data.write_bytes(b"x" * 300_000)
+    result = gctl.ok("image", "create", "piped", *FORMATS, "--file", str(data), "-q")
+    assert result.stderr == ""
