@@ -161,12 +161,19 @@ NEXT_STEP_HINTS: Mapping[ImageStatus, str] = {
 }
 
 
+def _label(image: Mapping) -> str:
+    name = image.get("name")
+    return f"{image.get('id')} ({name})" if name else str(image.get("id"))
+
+
+def _hint(*parts: str | None) -> str:
+    return " ".join(part for part in parts if part)
+
+
 def _describe(image: Mapping | None, status: ImageStatus) -> str:
     if image is None:
         return ""
-    name = image.get("name")
-    label = f"{image.get('id')} ({name})" if name else str(image.get("id"))
-    return f": image {label} is {status}"
+    return f": image {_label(image)} is {status}"
 
 
 def check_image_transition(current: str, requested: str, *, image: Mapping | None = None) -> None:
@@ -185,13 +192,17 @@ def check_image_transition(current: str, requested: str, *, image: Mapping | Non
             requested=req.value,
             hint=NEXT_STEP_HINTS.get(cur) if image is not None else None,
         )
-    if (
-        image is not None
-        and cur in (ImageStatus.QUEUED, ImageStatus.UPLOADING)
-        and req in DATA_STATUSES
-        and not (image.get("disk_format") and image.get("container_format"))
-    ):
-        raise InvalidTransition(FORMATS_REQUIRED_MESSAGE, current=cur.value, requested=req.value)
+    missing = [f for f in ("disk_format", "container_format") if image and not image.get(f)]
+    if cur in (ImageStatus.QUEUED, ImageStatus.UPLOADING) and req in DATA_STATUSES and missing:
+        options = " ".join(f"--{field.replace('_', '-')} FORMAT" for field in missing)
+        raise InvalidTransition(
+            f"{FORMATS_REQUIRED_MESSAGE} Image {_label(image)} is {cur} with no "
+            f"{' or '.join(missing)}.",
+            current=cur.value,
+            requested=req.value,
+            hint=f"Set {'them' if len(missing) > 1 else 'it'} first: "
+                 f"glancectl image set {image.get('id')} {options}",
+        )
 
 
 def check_initial_image_status(status: str) -> None:
@@ -221,9 +232,10 @@ def deactivate_changes(image: Mapping) -> dict:
         return {}
     if status != ImageStatus.ACTIVE:
         raise InvalidTransition(
-            f"Not allowed to deactivate image in status '{status}'",
+            f"Not allowed to deactivate image in status '{status}'{_describe(image, status)}.",
             current=status.value,
             requested=ImageStatus.DEACTIVATED.value,
+            hint=_hint("Only an active image can be deactivated.", NEXT_STEP_HINTS.get(status)),
         )
     return image_status_changes(image, ImageStatus.DEACTIVATED)
 
@@ -235,9 +247,10 @@ def reactivate_changes(image: Mapping) -> dict:
         return {}
     if status != ImageStatus.DEACTIVATED:
         raise InvalidTransition(
-            f"Not allowed to reactivate image in status '{status}'",
+            f"Not allowed to reactivate image in status '{status}'{_describe(image, status)}.",
             current=status.value,
             requested=ImageStatus.ACTIVE.value,
+            hint=_hint("Only a deactivated image can be reactivated.", NEXT_STEP_HINTS.get(status)),
         )
     return image_status_changes(image, ImageStatus.ACTIVE)
 
@@ -245,7 +258,10 @@ def reactivate_changes(image: Mapping) -> dict:
 def delete_target(image: Mapping, *, delayed_delete: bool) -> ImageStatus:
     """Where a delete takes ``image``: pending_delete keeps data for the scrubber."""
     if image.get("protected"):
-        raise Refused(f"Image {image['id']} is protected and cannot be deleted.")
+        raise Refused(
+            f"Image {_label(image)} is protected and cannot be deleted.",
+            hint=f"Unprotect it first: glancectl image set {image['id']} --unprotected",
+        )
     status = _image_status(image["status"])
     # Only active appears in the table with a pending_delete target.
     keeps_data = delayed_delete and status == ImageStatus.ACTIVE and bool(image.get("size"))
@@ -259,14 +275,22 @@ def check_formats_mutable(image: Mapping) -> None:
     if status not in FORMAT_MUTABLE_STATUSES:
         raise Refused(
             f"disk_format and container_format can only be changed while the image is "
-            f"queued or importing; image {image['id']} is {status}."
+            f"queued or importing; image {_label(image)} is {status}.",
+            hint="They describe data the image already has; to change them, create a new image."
+            if status in (ImageStatus.ACTIVE, ImageStatus.DEACTIVATED)
+            else NEXT_STEP_HINTS.get(status),
         )
 
 
 def check_locations_mutable(image: Mapping, verb: str = "add") -> None:
     status = _image_status(image["status"])
     if status not in LOCATION_MUTABLE_STATUSES:
-        raise Refused(f"It's not allowed to {verb} locations if image status is {status}.")
+        raise Refused(
+            f"It's not allowed to {verb} locations if image status is {status}. "
+            f"Image {_label(image)} is {status}.",
+            hint=_hint("Locations change only while an image is queued or active.",
+                       NEXT_STEP_HINTS.get(status)),
+        )
 
 
 def check_task_transition(current: str, requested: str) -> None:

@@ -234,11 +234,19 @@ def data_source_for(store: Store, record: dict):
     status = record["status"]
     label = records.image_label(record)
     if status == ImageStatus.DEACTIVATED:
-        raise Refused("The requested image has been deactivated. Image data download is forbidden.")
+        raise Refused(
+            f"The requested image has been deactivated. Image data download is forbidden. "
+            f"Image {label} is deactivated.",
+            hint=f"Reactivate it first: glancectl image reactivate {record['id']}",
+        )
     if status != ImageStatus.ACTIVE:
         if status == ImageStatus.QUEUED:
-            raise Refused(f"Image {label} has no data.", hint="Upload data with 'glancectl image upload'.")
-        raise Refused(f"Image {label} is {status}; only active images have data to download.")
+            raise Refused(
+                f"Image {label} has no data: it is queued.",
+                hint=f"Upload data first: glancectl image upload {record['id']} --file PATH",
+            )
+        raise Refused(f"Image {label} is {status}; only active images have data to download.",
+                      hint=lifecycle.NEXT_STEP_HINTS.get(ImageStatus(status)))
     own = store.data_path(record["id"])
     for location in record.get("locations") or []:
         if location["url"] == own.as_uri():

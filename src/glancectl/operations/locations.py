@@ -51,7 +51,8 @@ def remove_location(store: Store, ref: str, url: str) -> dict:
         lifecycle.check_locations_mutable(record, "remove")
         existing = record.get("locations") or []
         if not any(loc["url"] == url for loc in existing):
-            raise NotFound(f"Location {url} is not on image {records.image_label(record)}.")
+            raise NotFound(f"Location {url} is not on image {records.image_label(record)}.",
+                           hint=f"See its locations: glancectl image location list {record['id']}")
         locations = [loc for loc in existing if loc["url"] != url]
         if locations:
             updated = save(store, record, {"locations": locations})
