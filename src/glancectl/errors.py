@@ -4,7 +4,12 @@ Each error carries its exit code, so the mapping is data rather than a
 chain of isinstance checks, and no caller ever has to match on text.
 """
 
+import errno
+
 from glancectl.exit_codes import ExitCode
+
+# OS errors that mean the store cannot take the write, not a bug.
+STORE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS})
 
 
 class GlancectlError(Exception):
@@ -74,3 +79,14 @@ class SourceError(GlancectlError):
     """The data source could not be read (missing file, network, HTTP status)."""
 
     exit_code = ExitCode.USAGE
+
+
+def exit_code_for(exc: BaseException) -> ExitCode:
+    """The documented exit code of a failure that is recorded (a task's) rather than raised."""
+    if isinstance(exc, GlancectlError):
+        return exc.exit_code
+    if isinstance(exc, KeyboardInterrupt):
+        return ExitCode.INTERRUPTED
+    if isinstance(exc, OSError) and exc.errno in STORE_ERRNOS:
+        return ExitCode.STORE_UNAVAILABLE
+    return ExitCode.INTERNAL_ERROR

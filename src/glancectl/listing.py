@@ -12,6 +12,7 @@ from glancectl.records import parse_time
 IMAGE_SORT_KEYS = (
     "name", "status", "container_format", "disk_format", "size", "id", "created_at", "updated_at",
 )
+TASK_SORT_KEYS = ("type", "status", "id", "created_at", "updated_at")
 HIDDEN_BY_DEFAULT = frozenset({"deleted", "pending_delete", "killed"})
 _TIME_OPS = {
     "gt": operator.gt, "gte": operator.ge, "lt": operator.lt,

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import Iterable, Mapping
 
 from glancectl.errors import InvalidValue, LimitExceeded
-from glancectl.lifecycle import ImageStatus
+from glancectl.lifecycle import ImageStatus, TaskStatus
 
 DISK_FORMATS = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop")
 CONTAINER_FORMATS = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed")
@@ -39,17 +39,23 @@ IMAGE_FIELDS = (
     "created_at", "updated_at",
 )
 # Keys of the stored record that are bookkeeping, never shown.
-INTERNAL_FIELDS = frozenset({"properties", "deleted_at", "status_reason"})
+INTERNAL_FIELDS = frozenset({"properties", "deleted_at", "status_reason", "import_task"})
 
 TASK_FIELDS = (
     "id", "type", "status", "input", "result", "message", "owner", "image_id",
     "expires_at", "created_at", "updated_at",
 )
+# What Glance's task list shows of each task (no input, result or message).
+TASK_SUMMARY_FIELDS = ("id", "type", "status", "owner", "expires_at", "created_at", "updated_at")
 
 
 def utcnow() -> str:
     """Glance's timestamp form: ISO 8601, UTC, seconds, with a Z."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return isotime(datetime.now(timezone.utc))
+
+
+def isotime(when: datetime) -> str:
+    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_time(value: str) -> datetime:
@@ -209,3 +215,30 @@ def image_label(record: Mapping) -> str:
     """How messages name an image: short id and, when it has one, its name."""
     name = record.get("name")
     return f"{record['id']} ({name})" if name else record["id"]
+
+
+def new_task(*, task_type: str, task_input: Mapping, owner: str, image_id: str | None = None) -> dict:
+    """A pending task, as Glance records one: no result, an empty message, no expiry yet."""
+    now = utcnow()
+    return {
+        "id": str(uuid.uuid4()),
+        "type": task_type,
+        "status": TaskStatus.PENDING.value,
+        "input": dict(task_input),
+        "result": None,
+        "message": "",
+        "owner": owner,
+        "image_id": image_id,
+        "expires_at": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def task_view(record: Mapping, *, summary: bool = False) -> dict:
+    """The task as Glance v2 shows it; image_id only when the task has an image."""
+    keys = TASK_SUMMARY_FIELDS if summary else TASK_FIELDS
+    view = {key: record.get(key) for key in keys if key != "image_id" or record.get("image_id")}
+    view["self"] = f"/v2/tasks/{record['id']}"
+    view["schema"] = "/v2/schemas/task"
+    return view

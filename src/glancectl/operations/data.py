@@ -20,6 +20,7 @@ from glancectl.errors import Conflict, DataError, GlancectlError, LimitExceeded,
 from glancectl.lifecycle import ImageStatus
 from glancectl.operations.images import find_image, find_live_image, move
 from glancectl.operations.recovery import settle_dead_writer, settle_if_abandoned
+from glancectl.operations.tasks import check_no_active_task
 from glancectl.store import Lease, Store
 
 Progress = Callable[[int], None]  # called with the running byte count
@@ -138,7 +139,7 @@ def _data_fields(store: Store, record: dict, got: Ingested) -> dict:
     }
 
 
-def check_uploadable(record: dict) -> None:
+def check_uploadable(record: dict, target: str = ImageStatus.SAVING) -> None:
     """Glance's refusals before any byte is read."""
     status = record["status"]
     if status in (ImageStatus.SAVING, ImageStatus.IMPORTING):
@@ -146,7 +147,21 @@ def check_uploadable(record: dict) -> None:
             f"Image has active task: image {records.image_label(record)} is {status}.",
             hint=lifecycle.NEXT_STEP_HINTS[ImageStatus(status)],
         )
-    lifecycle.check_image_transition(status, ImageStatus.SAVING, image=record)
+    lifecycle.check_image_transition(status, target, image=record)
+
+
+@dataclass(frozen=True)
+class Write:
+    """One way of writing an image's data: the status it writes in, where it ends, and where."""
+
+    via: ImageStatus  # the status while bytes stream
+    to: ImageStatus  # the status once they are in place (the same status: only the data moves)
+    bad_data: ImageStatus  # where whole data that fails verification leaves the image
+    staged: bool = False  # the bytes go to the staging area, not the store
+    what: str = "upload"
+
+
+UPLOAD = Write(ImageStatus.SAVING, ImageStatus.ACTIVE, ImageStatus.KILLED)
 
 
 def upload(
@@ -159,24 +174,45 @@ def upload(
     progress: Progress | None = None,
 ) -> dict:
     """queued -> saving -> active; killed on bad data; back to queued on interruption."""
+    return write_data(store, settings, ref, source, UPLOAD, expect=expect, progress=progress)
+
+
+def write_data(
+    store: Store,
+    settings: Settings,
+    ref: str,
+    source,
+    how: Write,
+    *,
+    expect: Expectations = Expectations(),
+    progress: Progress | None = None,
+    task_id: str | None = None,
+) -> dict:
+    """Stream ``source`` into an image the way ``how`` says; back to queued on interruption.
+
+    ``task_id`` is the import task doing the write, which the image's import
+    lock lets through; any other writer is refused while an import is active.
+    """
     with store.writing():
         record = settle_if_abandoned(store, find_live_image(store, ref))
-        check_uploadable(record)
+        check_no_active_task(store, settings, record, own=task_id)
+        check_uploadable(record, how.via)
         lease = store.take_lease(record["id"])
         try:
-            record = move(store, record, ImageStatus.SAVING)
+            record = move(store, record, how.via)
         except BaseException:
             lease.release()
             raise
     try:
         got = ingest(store, settings, record, source, expect=expect, progress=progress)
     except DataError as exc:
-        _end(store, record, lease, ImageStatus.KILLED, reason=str(exc))
+        end_write(store, record, lease, how.bad_data, reason=str(exc))
         raise
     except BaseException as exc:
-        _end(store, record, lease, ImageStatus.QUEUED, reason=f"upload interrupted: {exc!r}")
+        end_write(store, record, lease, ImageStatus.QUEUED, reason=f"{how.what} interrupted: {exc!r}")
         raise
-    return _finish(store, record, lease, got, store.data_path(record["id"]), ImageStatus.ACTIVE)
+    final_path = (store.staging_path if how.staged else store.data_path)(record["id"])
+    return finish_write(store, record, lease, got, final_path, how.to)
 
 
 @contextmanager
@@ -200,7 +236,7 @@ def _recording_outcome(store: Store, image_id: str, lease: Lease):
     lease.release()
 
 
-def _end(store: Store, record: dict, lease: Lease, status: str, *, reason: str) -> None:
+def end_write(store: Store, record: dict, lease: Lease, status: str, *, reason: str) -> None:
     """Record how an unsuccessful data write ended, if the image is still ours."""
     with store.writing(), _recording_outcome(store, record["id"], lease):
         current = store.images.get(record["id"])
@@ -208,8 +244,11 @@ def _end(store: Store, record: dict, lease: Lease, status: str, *, reason: str) 
             move(store, current, status, status_reason=reason)
 
 
-def _finish(store: Store, record: dict, lease: Lease, got: Ingested, final_path, status: str) -> dict:
-    """Put the data in place and the record in ``status``, together, under the lock."""
+def finish_write(store: Store, record: dict, lease: Lease, got: Ingested, final_path, status: str) -> dict:
+    """Put the data in place and the record in ``status``, together, under the lock.
+
+    With ``status`` the record's own (staging), only the data moves.
+    """
     with store.writing(), _recording_outcome(store, record["id"], lease):
         try:
             current = store.images.get(record["id"])
@@ -219,6 +258,9 @@ def _finish(store: Store, record: dict, lease: Lease, got: Ingested, final_path,
                     f"image {records.image_label(record)} became {now} while its data was "
                     "being written; the data was discarded."
                 )
+            if status == current["status"]:
+                datafiles.commit(got.received.temp_path, final_path)
+                return current
             lifecycle.check_image_transition(current["status"], status, image=current)
             datafiles.commit(got.received.temp_path, final_path)
             fields = _data_fields(store, current, got) if status == ImageStatus.ACTIVE else {}

@@ -1,0 +1,362 @@
+"""Tasks: Glance's pending -> processing -> success | failure, worked by a separate process.
+
+``task create`` (and ``image import``) records a pending task and starts a
+detached worker, ``glancectl task run --task ID``, so the shell is free at
+once. A worker claims a task under the store lock and holds the task's
+lease (a flock the kernel drops when the process dies, however it dies)
+until the task has ended. So a task left in processing by a dead worker is
+known to be dead, never guessed from its age; whoever looks at it next
+fails it with a message saying so. The work itself belongs to the task's
+type (``operations.importing``).
+
+A failed task keeps the exit code its failure means (``exit_code``, not
+shown), so ``--wait`` can exit the way the same failure would in the
+foreground.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Callable, Mapping
+
+from glancectl import lifecycle, records
+from glancectl.config import Settings
+from glancectl.errors import (
+    Conflict,
+    GlancectlError,
+    InvalidValue,
+    NotFound,
+    Refused,
+    StoreUnavailable,
+    exit_code_for,
+)
+from glancectl.exit_codes import ExitCode
+from glancectl.lifecycle import TaskStatus
+from glancectl.listing import TASK_SORT_KEYS, page, parse_sort, sort_records
+from glancectl.storage import remove_quietly
+from glancectl.store import Lease, Store, checked_uuid
+
+TASK_TYPES = ("import", "api_image_import")
+WORKER_DIED = (
+    "The worker running this task (process {pid}) ended before finishing it (killed or "
+    "crashed); nothing it left half-done was kept. Create the task again to retry."
+)
+Progress = Callable[[int], None]
+
+
+def is_final(status: str) -> bool:
+    """success and failure: the statuses the lifecycle lets nothing leave."""
+    return not lifecycle.TASK_TRANSITIONS[TaskStatus(status)]
+
+
+def check_task_type(task_type: str) -> str:
+    if task_type not in TASK_TYPES:
+        hint = None
+        if task_type == "location_import":
+            hint = "glancectl adds locations itself: 'glancectl image location add IMAGE URL'."
+        raise InvalidValue(f"Provided type of task is unsupported: {task_type}", hint=hint)
+    return task_type
+
+
+def find_task(store: Store, ref: str) -> dict:
+    try:
+        record = store.tasks.get(checked_uuid(ref))
+    except InvalidValue:
+        record = None
+    if record is None:
+        raise NotFound(f"No task with an ID of '{ref}' exists.")
+    return record
+
+
+def _expires_at(settings: Settings) -> str:
+    return records.isotime(datetime.now(timezone.utc) + timedelta(hours=settings.task_time_to_live))
+
+
+def note(store: Store, task: Mapping, **fields) -> dict:
+    """Write ``fields`` to a task only if it is still in the status it was read in."""
+    fields["updated_at"] = records.utcnow()
+    if not store.tasks.update(task["id"], fields, expect_status=task["status"]):
+        raise Conflict(f"task {task['id']} changed while it was being updated; retry")
+    return {**task, **fields}
+
+
+def move_task(store: Store, settings: Settings, task: Mapping, status: str, **extra) -> dict:
+    """Ask the lifecycle; a task that ends gets its expiry (finish + task_time_to_live)."""
+    changes = lifecycle.task_status_changes(task, status)
+    if is_final(status):
+        changes["expires_at"] = _expires_at(settings)
+    return note(store, task, **changes, **extra)
+
+
+def failure_message(exc: BaseException) -> str:
+    if isinstance(exc, GlancectlError):
+        return str(exc)
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted before finishing"
+    if isinstance(exc, OSError):
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{exc.strerror or exc}{where}"
+    return f"internal error: {type(exc).__name__}: {exc}"
+
+
+def fail(store: Store, settings: Settings, task: Mapping, message: str, code: int) -> dict:
+    return move_task(store, settings, task, TaskStatus.FAILURE, message=message, exit_code=int(code))
+
+
+def failure_exit_code(task: Mapping) -> int:
+    return task.get("exit_code") or ExitCode.INTERNAL_ERROR
+
+
+# -- dead workers ----------------------------------------------------------
+def _lease_path(store: Store, task_id: str):
+    return store.lease_dir / f"{checked_uuid(task_id)}.lock"
+
+
+def settle_if_dead(store: Store, settings: Settings, task: dict) -> dict:
+    """Fail a processing task whose worker is gone; return the task as it now is."""
+    if task["status"] != TaskStatus.PROCESSING or store.lease_is_live(task["id"]):
+        return task
+    with store.writing():
+        current = store.tasks.get(task["id"])
+        if (current is None or current["status"] != TaskStatus.PROCESSING
+                or store.lease_is_live(task["id"])):
+            return current or task
+        message = WORKER_DIED.format(pid=current.get("worker_pid", "?"))
+        failed = fail(store, settings, current, message, ExitCode.INTERRUPTED)
+        remove_quietly(_lease_path(store, task["id"]))
+        _handler(failed["type"]).after_death(store, failed)
+        return failed
+
+
+def settle_dead_tasks(store: Store, settings: Settings) -> list[dict]:
+    """Fail every task left in processing by a worker that died."""
+    settled = []
+    for task in store.tasks.all():
+        after = settle_if_dead(store, settings, task)
+        if after is not task:
+            settled.append(after)
+    return settled
+
+
+def check_no_active_task(store: Store, settings: Settings, image: Mapping, *,
+                         own: str | None = None) -> None:
+    """Refuse to touch an image's data while another import task has it locked."""
+    task_id = image.get("import_task")
+    if not task_id or task_id == own:
+        return
+    task = store.tasks.get(task_id)
+    if task is None or is_final(settle_if_dead(store, settings, task)["status"]):
+        return  # a lock its task no longer holds
+    if task["status"] == TaskStatus.PENDING:
+        hint = f"It is pending: a worker or 'glancectl task run --task {task_id}' will work it."
+    else:
+        hint = f"Follow it with 'glancectl task show {task_id}'."
+    raise Refused(
+        f"Image has active task: image {records.image_label(image)} is being imported by "
+        f"task {task_id} ({task['status']}).", hint=hint)
+
+
+# -- creating and running --------------------------------------------------
+def insert(store: Store, task: dict) -> dict:
+    if TaskStatus(task["status"]) not in lifecycle.INITIAL_TASK_STATUSES:
+        raise lifecycle.InvalidTransition(
+            f"A task cannot be created in status {task['status']}", current="",
+            requested=task["status"])
+    store.tasks.insert(task)
+    return task
+
+
+def _handler(task_type: str):
+    from glancectl.operations import importing  # the work lives with the task types
+
+    return importing.HANDLERS[check_task_type(task_type)]
+
+
+def claim(store: Store, settings: Settings, task_id: str) -> tuple[dict, Lease | None] | None:
+    """pending -> processing, with the task's lease; None when it is not pending.
+
+    A task whose preconditions no longer hold (its image was deleted, say)
+    goes straight from pending to failure, and comes back with no lease.
+    """
+    with store.writing():
+        task = find_task(store, task_id)
+        if task["status"] != TaskStatus.PENDING:
+            return None
+        try:
+            lease = store.take_lease(task["id"])
+        except StoreUnavailable:  # another worker is claiming it right now
+            return None
+        try:
+            try:
+                _handler(task["type"]).precheck(store, settings, task)
+            except GlancectlError as exc:
+                lease.release()
+                return fail(store, settings, task, str(exc), exc.exit_code), None
+            return move_task(store, settings, task, TaskStatus.PROCESSING,
+                             worker_pid=os.getpid()), lease
+        except BaseException:
+            lease.release()
+            raise
+
+
+def run_task(store: Store, settings: Settings, task_id: str, *,
+             progress: Progress | None = None) -> dict | None:
+    """Claim and work one pending task to its end; None when it was not pending.
+
+    The task's own failure is recorded, not raised; an interruption
+    (Ctrl-C) is recorded and then still stops the caller.
+    """
+    claimed = claim(store, settings, task_id)
+    if claimed is None:
+        return None
+    task, lease = claimed
+    if lease is None:
+        return task
+    stopped = None
+    try:
+        try:
+            result = _handler(task["type"]).run(store, settings, task, progress=progress)
+            ending = {"status": TaskStatus.SUCCESS, "result": result}
+        except BaseException as exc:
+            ending = {"status": TaskStatus.FAILURE, "message": failure_message(exc),
+                      "exit_code": int(exit_code_for(exc))}
+            stopped = None if isinstance(exc, Exception) else exc
+        with store.writing():
+            task = move_task(store, settings, find_task(store, task_id), **ending)
+            lease.release()  # under the lock: whoever sees the task ended sees its worker gone
+    finally:
+        lease.release()
+    if stopped is not None:
+        raise stopped
+    return task
+
+
+def run_pending(store: Store, settings: Settings, *,
+                progress_for: Callable[[dict], object] | None = None) -> tuple[list, list]:
+    """Fail tasks whose worker died, then work every pending task, oldest first.
+
+    Returns (settled, ran). ``progress_for(task)`` may give a context
+    manager yielding a progress callback for that task.
+    """
+    settled = settle_dead_tasks(store, settings)
+    pending = sorted((t for t in store.tasks.all() if t["status"] == TaskStatus.PENDING),
+                     key=lambda t: (t["created_at"], t["id"]))
+    ran = []
+    for task in pending:
+        done = _run_with_progress(store, settings, task, progress_for)
+        if done is not None:
+            ran.append(done)
+    return settled, ran
+
+
+def run_one(store: Store, settings: Settings, ref: str, *,
+            progress_for: Callable[[dict], object] | None = None) -> dict:
+    """``task run --task ID``: work it if pending, settle it if its worker died, else report it."""
+    task = settle_if_dead(store, settings, find_task(store, ref))
+    if task["status"] == TaskStatus.PENDING:
+        task = _run_with_progress(store, settings, task, progress_for) or find_task(store, ref)
+    return task
+
+
+def _run_with_progress(store, settings, task, progress_for) -> dict | None:
+    if progress_for is None:
+        return run_task(store, settings, task["id"])
+    with progress_for(task) as progress:
+        return run_task(store, settings, task["id"], progress=progress)
+
+
+# -- the worker process ----------------------------------------------------
+def spawn_worker(home: os.PathLike, task_id: str, *, environ: Mapping[str, str],
+                 lock_timeout: float) -> subprocess.Popen:
+    """Start ``glancectl task run --task ID`` detached: own session, no terminal, stdio closed."""
+    import subprocess
+
+    import glancectl
+
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(glancectl.__file__)))
+    env = dict(environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    argv = [sys.executable, "-m", "glancectl", "--home", os.path.abspath(home),
+            "--lock-timeout", str(lock_timeout), "task", "run", "--task", task_id, "-q"]
+    try:
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
+                                env=env, cwd="/")
+    except OSError as exc:
+        raise GlancectlError(
+            f"could not start a worker for task {task_id}: {exc.strerror or exc}; the task "
+            "is pending.", hint="Run it with 'glancectl task run'.") from None
+
+
+def wait(store: Store, settings: Settings, task_id: str, *,
+         worker: subprocess.Popen | None = None,
+         on_poll: Callable[[dict], None] = lambda task: None,
+         interval: float = 0.02, max_interval: float = 0.2) -> dict:
+    """Poll until the task ends; a dead worker fails it rather than leaving us waiting."""
+    delay = interval
+    while True:
+        task = settle_if_dead(store, settings, find_task(store, task_id))
+        if is_final(task["status"]):
+            # The worker lets go of the task a moment after recording its end; by the time
+            # we return, it has, so nothing it held is left for the caller to trip over.
+            deadline = time.monotonic() + 5
+            while store.lease_is_live(task_id) and time.monotonic() < deadline:
+                time.sleep(interval)
+            if worker is not None:
+                import subprocess  # already loaded: the worker was started with it
+
+                try:
+                    worker.wait(timeout=max(deadline - time.monotonic(), 0))
+                except subprocess.TimeoutExpired:
+                    pass  # it carries on detached, owing the task nothing
+            return task
+        if task["status"] == TaskStatus.PENDING and worker is not None and worker.poll() is not None:
+            task = find_task(store, task_id)  # it may have been claimed just before the exit
+            if task["status"] == TaskStatus.PENDING:
+                raise GlancectlError(
+                    f"the worker for task {task_id} (process {worker.pid}) exited with status "
+                    f"{worker.returncode} without starting it; the task is still pending.",
+                    hint=f"Run it with 'glancectl task run --task {task_id}'.")
+            continue
+        on_poll(task)
+        time.sleep(delay)
+        delay = min(delay * 1.5, max_interval)
+
+
+def list_tasks(store: Store, settings: Settings, *, status: str | None = None,
+               task_type: str | None = None, image_id: str | None = None,
+               sort: str | None = None, marker: str | None = None,
+               limit: int | None = None) -> list[dict]:
+    keys = parse_sort(sort, TASK_SORT_KEYS, "created_at:desc")
+    if marker:
+        marker = checked_uuid(marker)
+    found = [settle_if_dead(store, settings, t) for t in store.tasks.all()
+             if image_id is None or t.get("image_id") == image_id]
+    found = [t for t in found
+             if (status is None or t["status"] == status)
+             and (task_type is None or t["type"] == task_type)]
+    return page(sort_records(found, keys), marker=marker, limit=limit)
+
+
+def bytes_received(store: Store, task: Mapping) -> int:
+    """How much data the task's image has taken in so far (its temp files), for progress."""
+    from glancectl import datafiles
+
+    image_id = task.get("image_id")
+    if not image_id:
+        return 0
+    total = 0
+    try:
+        entries = list(os.scandir(datafiles.temp_dir(store)))
+    except FileNotFoundError:
+        return 0
+    for entry in entries:
+        if datafiles.temp_owner(entry) == image_id:
+            try:
+                total += entry.stat().st_size
+            except FileNotFoundError:  # committed or discarded meanwhile
+                pass
+    return total
