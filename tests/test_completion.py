@@ -14,7 +14,7 @@ from click.shell_completion import ShellComplete
 
 from glancectl.cli.completion import complete_tasks, image_candidates
 from glancectl.cli.main import cli
-from tests.conftest import LAUNCHER
+from tests.conftest import LAUNCHER, REPO
 
 
 def complete(args: list[str], incomplete: str = "") -> list:
@@ -91,10 +91,19 @@ def test_protocol_through_the_real_executable(gctl, images, shell):
     else:
         result = protocol(shell, gctl.home, "glancectl image show ci", 3)
     assert result.returncode == 0 and result.stderr == ""
-    if shell == "bash":
-        assert result.stdout.splitlines() == ["plain,cirros"]
-    else:  # zsh and fish show the help next to the value: status and ID
-        assert result.stdout.splitlines() == ["plain", "cirros", f"active, {images['cirros']['id']}"]
+    help_ = f"active, {images['cirros']['id']}"  # zsh and fish show it next to the value
+    assert result.stdout.splitlines() == {
+        "bash": ["plain,cirros"],
+        "zsh": ["plain", "cirros", help_],
+        "fish": [f"plain,cirros\t{help_}"],
+    }[shell]
+
+
+def test_fish_script_runs_on_every_click():
+    """Click 8.4.0/8.4.1's fish script cannot run; glancectl's own is the same on every Click."""
+    script = (REPO / "completions" / "glancectl.fish").read_text()
+    assert 'set -l metadata (string split -m 1 "," -- $completion);' in script
+    assert "\t" not in script and "split \n" not in script
 
 
 def test_commands_and_options_complete_too(gctl, monkeypatch):
@@ -159,9 +168,14 @@ def test_complete_tasks_offers_ids_with_type_and_status(tmp_path):
 
 def test_names_a_shell_cannot_take_are_offered_by_id():
     records = [{"id": "aaaa", "name": "two\nlines", "status": "queued"},
-               {"id": "bbbb", "name": "esc\x1b[31m", "status": "active"}]
+               {"id": "bbbb", "name": "esc\x1b[31m", "status": "active"},
+               {"id": "cccc", "name": "my image", "status": "active"},
+               {"id": "dddd", "name": "it's", "status": "active"},
+               {"id": "eeee", "name": "cirros-0.6.2_x86:64", "status": "active"}]
     assert [(i.value, i.help) for i in image_candidates(records, "")] == [
-        ("aaaa", "(no name), queued"), ("bbbb", "(no name), active")]
+        ("aaaa", "(no name), queued"), ("bbbb", "(no name), active"),
+        ("cccc", "my image, active"), ("cirros-0.6.2_x86:64", "active, eeee"),
+        ("dddd", "it's, active")]
 
 
 def test_ten_thousand_images_complete_quickly():

@@ -67,7 +67,7 @@ def test_version(gctl):
 
 
 def test_version_and_help_import_nothing_heavy():
-    """`glancectl --version` stays fast: no Rich, no completion machinery, no data-path modules."""
+    """`glancectl --version` stays fast: no Rich, no data-path modules, no home lookup."""
     code = (
         "import sys\n"
         f"sys.path.insert(0, {str(REPO / 'src')!r})\n"
@@ -76,7 +76,7 @@ def test_version_and_help_import_nothing_heavy():
         "    cli.main(['--version'], prog_name='glancectl')\n"
         "except SystemExit:\n"
         "    pass\n"
-        "heavy = ('rich', 'click.shell_completion', 'glancectl.inspection', 'glancectl.sources')\n"
+        "heavy = ('rich', 'glancectl.inspection', 'glancectl.sources', 'platformdirs')\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

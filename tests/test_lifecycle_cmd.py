@@ -101,3 +101,4 @@ def test_rich_table_on_a_terminal():
     text = out.getvalue()
     assert "+---" not in text and "─" in text and "processing" in text
     assert "\x1b[1m" in text  # a bold heading: drawn for a terminal
+    assert text.count(" processing ") == 2  # once as a target, once above its own moves

@@ -8,10 +8,12 @@ created, and any failure means "no candidates", never a traceback.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Iterable, Mapping
 
 import click
+from click.shell_completion import FishComplete, add_completion_class
 
 from glancectl.cli.helptext import Command
 
@@ -19,6 +21,46 @@ PROG_NAME = "glancectl"
 COMPLETE_VAR = "_GLANCECTL_COMPLETE"
 SHELLS = ("bash", "zsh", "fish")
 HIDDEN_STATUSES = frozenset({"deleted"})  # every command but `show` treats these as gone
+
+_FISH_SOURCE = """\
+function %(complete_func)s;
+    set -l response (env %(complete_var)s=fish_complete COMP_WORDS=(commandline -cp) \
+COMP_CWORD=(commandline -t) %(prog_name)s);
+
+    for completion in $response;
+        set -l metadata (string split -m 1 "," -- $completion);
+
+        if test $metadata[1] = "dir";
+            __fish_complete_directories $metadata[2];
+        else if test $metadata[1] = "file";
+            __fish_complete_path $metadata[2];
+        else if test $metadata[1] = "plain";
+            echo $metadata[2];
+        end;
+    end;
+end;
+
+complete --no-files --command %(prog_name)s --arguments "(%(complete_func)s)";
+"""
+
+
+@add_completion_class
+class FishCompletion(FishComplete):
+    """Fish as Click 8.1-8.3 and 8.4.2+ do it ("type,value<TAB>help" lines), on every Click.
+
+    Click 8.4.0 and 8.4.1 generate a fish script with a raw newline inside
+    `string split` that fish cannot run, so glancectl registers its own, and
+    completions/glancectl.fish is the same whichever Click is installed. It also
+    splits at the first comma only, so a value may contain one.
+    """
+
+    source_template = _FISH_SOURCE
+
+    def format_completion(self, item) -> str:
+        value = item.value.replace("\n", " ")
+        if item.help:
+            return f"{item.type},{value}\t{' '.join(item.help.split())}"
+        return f"{item.type},{value}"
 
 
 def completion_script(shell: str) -> str:
@@ -40,8 +82,8 @@ def completion(shell: str) -> None:
 
     \b
     Examples:
-      eval "$(glancectl completion bash)"        # in ~/.bashrc
-      glancectl completion zsh > "${fpath[1]}/_glancectl"
+      eval "$(glancectl completion bash)"                 # in ~/.bashrc (bash 4.4+)
+      glancectl completion zsh > ~/.zfunc/_glancectl      # fpath=(~/.zfunc $fpath) before compinit
       glancectl completion fish > ~/.config/fish/completions/glancectl.fish
     """
     click.echo(completion_script(shell), nl=False)
@@ -60,9 +102,16 @@ def _records(ctx: click.Context, table: str) -> Iterable[Mapping]:
     return getattr(Store(home), table).all()  # reads shard files; never writes or locks
 
 
+_SHELL_SAFE = re.compile(r"[\w.,:@%+=/-]+")
+
+
 def _shell_safe(text: str) -> bool:
-    """Candidates travel one per line and are typed back into a shell: printable only."""
-    return text.isprintable()
+    """A name the shell can take back as typed: no spaces, quotes or control characters.
+
+    Click's bash script inserts a candidate as it is, so "my image" would become two
+    arguments; such images are offered by ID instead (their name shows as help).
+    """
+    return bool(_SHELL_SAFE.fullmatch(text))
 
 
 def image_candidates(records: Iterable[Mapping], incomplete: str) -> list:
@@ -82,7 +131,7 @@ def image_candidates(records: Iterable[Mapping], incomplete: str) -> list:
         if by_name and name.startswith(incomplete):
             items.append(CompletionItem(name, help=f"{status}, {image_id}"))
         if (incomplete or not by_name) and image_id.startswith(id_prefix):
-            label = name if name and _shell_safe(name) else "(no name)"
+            label = name if name and name.isprintable() else "(no name)"
             items.append(CompletionItem(image_id, help=f"{label}, {status}"))
     return sorted(items, key=lambda item: item.value)
 

@@ -101,8 +101,16 @@ def lifecycle(env: Env, machine: str, output_format: str) -> None:
         click.echo(mermaid(machine), file=env.stdout, nl=False)
     elif output_format == "dot":
         click.echo(dot(machine), file=env.stdout, nl=False)
-    else:
-        views = [{"from": m.source or "(new)", "to": m.target, "how": m.label} if output_format == "table"
-                 else {"from": m.source, "to": m.target, "how": m.how, "seed": m.seed}
+    elif output_format == "json":
+        views = [{"from": m.source, "to": m.target, "how": m.how, "seed": m.seed}
                  for m in moves(machine)]
-        render_many(env, OutputOptions(format=output_format), views, ("from", "to", "how"))
+        render_many(env, OutputOptions(format="json"), views, ())
+    else:
+        views, previous = [], None
+        for m in moves(machine):
+            source = m.source or "(new)"
+            # On a terminal each status is named once, above its moves; a pipe gets whole rows.
+            shown = "" if env.stdout_isatty and source == previous else source
+            views.append({"from": shown, "to": m.target, "how": m.label})
+            previous = source
+        render_many(env, OutputOptions(format="table"), views, ("from", "to", "how"))
