@@ -186,3 +186,26 @@ def test_ten_thousand_images_complete_quickly():
     items = image_candidates(records, "image-01")
     assert len(items) == 1000
     assert time.perf_counter() - start < 1.0
+
+
+def test_task_argument_completes_task_ids(tmp_path):
+    """params.task_argument() is what TASK arguments use; checked on a stand-in command."""
+    import click
+
+    from glancectl.cli.params import task_argument
+
+    @click.group()
+    @click.option("--home")
+    def root(home):
+        pass
+
+    @root.command()
+    @task_argument()
+    def show(task_id):
+        pass
+
+    home = tmp_path / "h"
+    task_id = "0a1b2c3d-0000-4000-8000-000000000001"
+    write_tasks(home, [{"id": task_id, "type": "import", "status": "pending"}])
+    got = ShellComplete(root, {}, "glancectl", "_X").get_completions(["--home", str(home), "show"], "0a")
+    assert [(i.value, i.help) for i in got] == [(task_id, "import, pending")]

@@ -7,6 +7,7 @@ import json
 import click
 
 from glancectl import records
+from glancectl.cli.completion import complete_images, complete_tasks
 from glancectl.cli.context import Env
 from glancectl.cli.helptext import option
 from glancectl.errors import InvalidValue
@@ -81,12 +82,6 @@ def json_object(text: str | None, option: str) -> dict | None:
     return value
 
 
-def _complete_images(ctx, param, incomplete):
-    from glancectl.cli.completion import complete_images  # only when a shell asks
-
-    return complete_images(ctx, param, incomplete)
-
-
 def complete_paths(ctx, param, incomplete):
     """Let the shell complete file names itself (Click's "file" completion type)."""
     from click.shell_completion import CompletionItem  # only when a shell asks
@@ -102,4 +97,9 @@ def complete_dirs(ctx, param, incomplete):
 
 def image_argument(name: str = "image_ref", **kwargs):
     """An IMAGE argument (ID or name) that completes from the store."""
-    return click.argument(name, metavar="IMAGE", shell_complete=_complete_images, **kwargs)
+    return click.argument(name, metavar="IMAGE", shell_complete=complete_images, **kwargs)
+
+
+def task_argument(name: str = "task_id", **kwargs):
+    """A TASK argument (a task ID) that completes from the store, showing type and status."""
+    return click.argument(name, metavar="TASK", shell_complete=complete_tasks, **kwargs)
