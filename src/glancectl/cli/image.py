@@ -50,12 +50,18 @@ def image() -> None:
         help="Register data at a file:// or http(s):// URL; the image is active at once.")
 @option("--location-metadata", metavar="JSON", section="Data", help="Metadata for --location.")
 @expectation_options
+@option("--import", "via_import", is_flag=True, section="Data",
+        help="Import the data with a task: glance-direct from --file or stdin, "
+             "web-download from --uri.")
+@option("--uri", metavar="URL", section="Data", help="With --import: the http(s):// URL to fetch.")
+@option("--wait", is_flag=True, section="Data", help="With --import: block until the import ends.")
 @output_options(quiet=True)
 @pass_env
 def create(env: Env, name, disk_format, container_format, visibility, protected, os_hidden,
            min_disk, min_ram, properties, tags, image_id, path, location, location_metadata,
-           expect_size, expect_checksum, expect_hash, no_progress, output) -> None:
-    """Create an image: queued, or active with --file, --location or --size 0.
+           expect_size, expect_checksum, expect_hash, no_progress, via_import, uri, wait,
+           output) -> None:
+    """Create an image; --file, --location, --import or --size 0 give it data.
 
     \b
     Examples:
@@ -63,6 +69,8 @@ def create(env: Env, name, disk_format, container_format, visibility, protected,
       glancectl image create empty --disk-format raw --container-format bare --size 0
       glancectl image create web --disk-format raw --container-format bare \\
           --location http://127.0.0.1:8000/web.img
+      glancectl image create web --disk-format raw --container-format bare --import \\
+          --uri http://127.0.0.1:8000/web.img --wait
       glancectl image create --id 3c1d... --property os_distro=cirros --tag test -q
     """
     from glancectl.cli.image_data import upload_data
@@ -77,6 +85,18 @@ def create(env: Env, name, disk_format, container_format, visibility, protected,
     )
     if path is not None and location is not None:
         raise InvalidValue("give --file or --location, not both")
+    if (uri is not None or wait) and not via_import:
+        raise InvalidValue("--uri and --wait go with --import")
+    if via_import:
+        from glancectl.cli import image_import
+
+        if location is not None or expect_size is not None or expect_checksum or expect_hash:
+            raise InvalidValue("--import takes its data from --file, stdin or --uri; "
+                               "--location, --size, --checksum and --hash do not go with it")
+        record, task = image_import.create_and_import(env, spec, path=path, uri=uri, wait=wait,
+                                                      no_progress=no_progress)
+        image_import.finish(env, output, record, task)
+        return
     if location is not None:
         record = location_ops.create_with_location(
             env.store, env.settings, spec, location, json_object(location_metadata, "--location-metadata"))
