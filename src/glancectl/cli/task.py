@@ -11,7 +11,7 @@ from glancectl.cli.context import Env
 from glancectl.cli.errors import CLIError
 from glancectl.cli.helptext import Group, option
 from glancectl.cli.output import output_options, render_many, render_one
-from glancectl.cli.params import no_progress_option, pass_env
+from glancectl.cli.params import no_progress_option, pass_env, task_argument
 from glancectl.cli.progress import byte_progress
 from glancectl.errors import InvalidValue
 from glancectl.exit_codes import ExitCode
@@ -181,7 +181,7 @@ def list_(env: Env, status, task_type, sort, limit, marker, output) -> None:
 
 
 @task.command("show")
-@click.argument("task_id", metavar="TASK")
+@task_argument()
 @output_options()
 @pass_env
 def show(env: Env, task_id, output) -> None:
