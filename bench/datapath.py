@@ -1,0 +1,149 @@
+"""Data-path throughput: upload and download of a large random file, against a plain loop.
+
+Upload: ``glancectl image create --file F`` into a fresh store (md5 + sha512 +
+format inspection + write + fsync), with inspection and without it (Glance
+does not inspect non-bare containers, so ``--container-format ova`` is the
+same command with the inspector off). Reference: a plain Python loop that
+reads F in 4 MiB chunks, updates md5 and sha512, writes a new file and fsyncs.
+
+Download: ``glancectl image download ID --file OUT`` (sha512 verified while
+streaming) against a loop that reads, updates sha512, writes and fsyncs.
+
+Runs are interleaved (reference, glancectl, reference, ...) and the medians
+are compared, so noise lands on both sides. Peak RSS comes from wait4().
+
+    python3 bench/datapath.py                    # 1 GiB, 3 rounds
+    python3 bench/datapath.py --mib 256 --rounds 2   # smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+
+CHUNK = 4 * 1024 * 1024
+MB = 1_000_000
+
+REFERENCE_UPLOAD = """
+import hashlib, os, sys
+src, dst = sys.argv[1], sys.argv[2]
+md5, sha = hashlib.md5(), hashlib.sha512()
+with open(src, "rb") as f, open(dst, "wb") as out:
+    while chunk := f.read(%d):
+        md5.update(chunk); sha.update(chunk); out.write(chunk)
+    out.flush(); os.fsync(out.fileno())
+""" % CHUNK
+
+REFERENCE_DOWNLOAD = """
+import hashlib, os, sys
+src, dst = sys.argv[1], sys.argv[2]
+sha = hashlib.sha512()
+with open(src, "rb") as f, open(dst, "wb") as out:
+    while chunk := f.read(%d):
+        sha.update(chunk); out.write(chunk)
+    out.flush(); os.fsync(out.fileno())
+""" % CHUNK
+
+
+def timed_process(cmd: list[str]) -> tuple[float, int]:
+    """Wall seconds and peak RSS (KiB) of one whole process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env=common.bench_env())
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    stderr = proc.stderr.read().decode(errors="replace")
+    proc.stderr.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"command failed: {' '.join(cmd)}\n{stderr}")
+    return elapsed, usage.ru_maxrss
+
+
+def make_source(directory: Path, mib: int) -> Path:
+    path = directory / "source.raw"
+    with open(path, "wb") as out:
+        for _ in range(mib):
+            out.write(os.urandom(1024 * 1024))
+    return path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--mib", type=int, default=1024, help="size of the test file in MiB (default 1024)")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    ap.add_argument("--dir", default=None, help="work directory (default: a temp dir under /tmp)")
+    common.add_common_args(ap)
+    args = ap.parse_args()
+    info = common.setup(args)
+
+    work = Path(tempfile.mkdtemp(prefix="glancectl-datapath-", dir=args.dir))
+    try:
+        source = make_source(work, args.mib)
+        size_mb = source.stat().st_size / MB
+        samples: dict[str, list[float]] = {k: [] for k in
+                                           ("ref_up", "up", "up_noinspect", "ref_down", "down")}
+        rss: dict[str, int] = {"up": 0, "up_noinspect": 0, "down": 0}
+        out = work / "out.raw"
+        for rnd in range(args.rounds):
+            t, _ = timed_process([sys.executable, "-c", REFERENCE_UPLOAD, str(source), str(out)])
+            samples["ref_up"].append(t)
+            out.unlink()
+            for key, container in (("up", "bare"), ("up_noinspect", "ova")):
+                home = work / f"home-{key}-{rnd}"
+                t, peak = timed_process(common.glancectl_cmd(
+                    home, "image", "create", "bench", "--disk-format", "raw",
+                    "--container-format", container, "--file", str(source), "--no-progress", "-q"))
+                samples[key].append(t)
+                rss[key] = max(rss[key], peak)
+            home = work / f"home-up-{rnd}"
+            stored = next((home / "data").iterdir())
+            t, _ = timed_process([sys.executable, "-c", REFERENCE_DOWNLOAD, str(stored), str(out)])
+            samples["ref_down"].append(t)
+            out.unlink()
+            t, peak = timed_process(common.glancectl_cmd(
+                home, "image", "download", stored.name, "--file", str(out), "--no-progress"))
+            samples["down"].append(t)
+            rss["down"] = max(rss["down"], peak)
+            out.unlink()
+            for key in ("up", "up_noinspect"):
+                shutil.rmtree(work / f"home-{key}-{rnd}")
+            print(f"round {rnd + 1}/{args.rounds}: " + ", ".join(
+                f"{k} {size_mb / v[-1]:.0f} MB/s" for k, v in samples.items()), flush=True)
+
+        def rate(key: str) -> float:
+            return size_mb / common.median(samples[key])
+
+        rows = [
+            common.Row("upload, with inspection", rate("up"), rate("ref_up"), "read+md5+sha512+write+fsync",
+                       ">= 0.90x", rate("up") >= 0.9 * rate("ref_up"), unit="MB/s",
+                       note=f"peak RSS {rss['up'] / 1024:.0f} MiB (target <= 80 MiB)"),
+            common.Row("upload, inspection off", rate("up_noinspect"), rate("ref_up"),
+                       "read+md5+sha512+write+fsync", ">= 0.90x",
+                       rate("up_noinspect") >= 0.9 * rate("ref_up"), unit="MB/s",
+                       note=f"peak RSS {rss['up_noinspect'] / 1024:.0f} MiB"),
+            common.Row("download, sha512 verified", rate("down"), rate("ref_down"), "read+sha512+write+fsync",
+                       ">= 0.90x", rate("down") >= 0.9 * rate("ref_down"), unit="MB/s",
+                       note=f"peak RSS {rss['down'] / 1024:.0f} MiB (target <= 80 MiB)"),
+        ]
+        rss_ok = max(rss.values()) / 1024 <= 80
+        title = f"Data path, {args.mib} MiB of random bytes, median of {args.rounds}"
+        common.print_table(title, rows)
+        if args.markdown:
+            common.print_table(title, rows, markdown=True)
+        print(f"peak RSS within 80 MiB: {'PASS' if rss_ok else 'MISS'}")
+        common.save_results("datapath", info, rows, {"peak_rss_kib": rss})
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
