@@ -43,8 +43,9 @@ IMPORT = data.Write(ImageStatus.IMPORTING, ImageStatus.ACTIVE, ImageStatus.QUEUE
 
 def _url(value, what: str, schemes: tuple[str, ...]) -> str:
     if not isinstance(value, str) or urlsplit(value).scheme.lower() not in schemes:
-        allowed = ", ".join(f"{s}://" for s in schemes)
-        raise InvalidValue(f"{what} must be a {allowed} URL, got {value!r}")
+        names = [f"{s}://" for s in schemes]
+        allowed = " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+        raise InvalidValue(f"{what} must be a URL starting with {allowed}, got {value!r}")
     return value
 
 
