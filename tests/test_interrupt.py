@@ -112,3 +112,16 @@ def test_first_write_killed_mid_meta_leaves_no_temp_after_the_next_command(tmp_p
     assert [p.name for p in home.glob(".meta.json.tmp-*")], "the crash left meta.json's temp"
     assert run_launcher("image", "create", "second", "-q", home=home).returncode == 0
     assert dead_writer_leftovers(home) == []
+
+
+def test_write_killed_between_its_two_renames_leaves_no_temp_behind(tmp_path):
+    """A kill after the .bak link but before the new file lands leaves .bak and the shard one
+    inode; renaming onto the same inode is a no-op, which once leaked the link's temp name."""
+    home = tmp_path / "h"
+    image_id = create(home)
+    crash_during(home, "image", "set", image_id, "--name", "renamed", at="os:replace", after=True)
+    assert show(home, image_id)["name"] == "victim", "the old copy stands"
+    again = run_launcher("image", "set", image_id, "--name", "again", home=home)
+    assert again.returncode == 0, again.stderr
+    assert dead_writer_leftovers(home) == []
+    assert show(home, image_id)["name"] == "again"

@@ -84,6 +84,9 @@ def write_atomic(path: Path, payload: bytes, *, keep_previous: bool = True) -> N
             link_tmp = directory / f".{backup.name}{TEMP_MARKER}{os.getpid()}-{os.urandom(4).hex()}"
             os.link(path, link_tmp, follow_symlinks=False)
             os.replace(link_tmp, backup)
+            # If a crash between the two renames left .bak and path one inode, the
+            # rename above was a no-op (POSIX) and link_tmp is still there.
+            remove_quietly(link_tmp)
         os.replace(tmp, path)
     except BaseException:
         remove_quietly(tmp)
