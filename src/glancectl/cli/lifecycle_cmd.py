@@ -85,10 +85,11 @@ def dot(machine: str) -> str:
         help="A table, a diagram to paste into docs (mermaid, Graphviz dot), or JSON.")
 @pass_env
 def lifecycle(env: Env, machine: str, output_format: str) -> None:
-    """Show every status change the image or task lifecycle allows, and its cause.
+    """Show the image or task lifecycle: every allowed status change.
 
-    Drawn from the tables glancectl enforces. Moves marked (seed) follow the
-    seed document where today's Glance behaves differently.
+    Drawn from the tables glancectl enforces, with what causes each move.
+    Moves marked (seed) follow the seed document where today's Glance
+    behaves differently.
 
     \b
     Examples:
