@@ -73,6 +73,7 @@ class StoreCorrupt(StoreUnavailable):
             "the last good copy."
         )
         self.path = path
+        self.reason = reason
 
 
 class SourceError(GlancectlError):

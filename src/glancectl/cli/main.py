@@ -86,10 +86,12 @@ def cli(ctx: click.Context, home: str | None, lock_timeout: float, debug: bool) 
 
 def _register() -> None:
     from glancectl.cli import admin, image, image_data  # noqa: F401  (image_data adds to image)
+    from glancectl.cli import doctor
     from glancectl.cli import completion, lifecycle_cmd
     from glancectl.cli import image_import, task  # noqa: F401  (image_import adds to image)
 
     cli.add_command(image.image)
+    cli.add_command(doctor.doctor)
     cli.add_command(task.task)
     for command in admin.COMMANDS:
         cli.add_command(command)

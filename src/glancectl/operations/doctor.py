@@ -1,0 +1,455 @@
+"""`glancectl doctor`: check the store, say what is wrong, repair what is safe.
+
+The checks, in the order ``--repair`` applies them (a repair can change what
+a later check sees, so each check runs after the previous one's repairs):
+
+    record-file   meta.json and every shard parse; a damaged shard comes back from its .bak
+    symlink       nothing inside the store is a symlink (glancectl never writes through one)
+    stuck-image   saving/uploading/importing with no live writer -> queued
+    stuck-task    processing with no live worker -> failure
+    temp-file     temporary files and lease files of dead processes
+    orphan-data   data/ and staging/ files no record owns
+    data          active and deactivated images' data files exist with the recorded size
+    hash          (--verify-data) and match the recorded os_hash_value and checksum
+    permissions   everything owner-only
+
+Everything but hashing runs under the store lock, so a live writer is never
+mistaken for a dead one. Hashing runs without it (a large store would hold
+up every writer); a mismatch is confirmed under the lock before it is
+reported. Nothing here deletes a record file or a record: a damaged file is
+kept beside its restored copy, and data a lost record may own is kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import stat
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+from glancectl import datafiles, lifecycle
+from glancectl.config import Settings
+from glancectl.errors import GlancectlError, InvalidValue, StoreCorrupt
+from glancectl.lifecycle import ImageStatus, TaskStatus
+from glancectl.operations import recovery
+from glancectl.storage import (
+    DIR_MODE,
+    FILE_MODE,
+    TEMP_MARKER,
+    AtomicJSONStorage,
+    read_json,
+    remove_quietly,
+    write_atomic,
+)
+from glancectl.store import SCHEMA_VERSION, ShardedTable, Store, checked_uuid
+
+CHECKS = ("record-file", "symlink", "stuck-image", "stuck-task", "temp-file", "orphan-data",
+          "data", "hash", "permissions")
+DAMAGED_MARKER = ".damaged-"  # a damaged file kept beside the copy restored in its place
+SCRATCH_DIRS = ("tmp", "leases")  # hold nothing but in-progress work; safe to clear
+_RECORD_ID = re.compile(rb'"id"\s*:\s*"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"')
+_HAS_DATA = frozenset({ImageStatus.ACTIVE, ImageStatus.DEACTIVATED})
+_KEEPS_DATA = _HAS_DATA | {ImageStatus.PENDING_DELETE}
+_STAGED = frozenset({ImageStatus.UPLOADING, ImageStatus.IMPORTING})
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str  # one of CHECKS
+    subject: str  # a path relative to the home, or a record id
+    problem: str
+    action: str  # what --repair did, or would do, or what only a person can do
+    fixed: bool = False
+
+
+@dataclass
+class Report:
+    home: Path
+    exists: bool
+    findings: list[Finding] = field(default_factory=list)
+    checked: dict[str, int] = field(default_factory=dict)  # images, tasks, data files, bytes hashed
+
+    @property
+    def needs_attention(self) -> list[Finding]:
+        return [f for f in self.findings if not f.fixed]
+
+
+@dataclass(frozen=True)
+class _Problem:
+    check: str
+    subject: str
+    problem: str
+    remedy: str  # what the fix does, or (without a fix) what a person must do
+    fix: Callable[[], str] | None = None  # does the repair; returns what it did
+
+
+def diagnose(store: Store, settings: Settings, *, verify_data: bool = False,
+             repair: bool = False) -> Report:
+    report = Report(store.home, store.exists())
+    if not report.exists:
+        return report
+    doctor = _Doctor(store, settings, report)
+    checks = [doctor.record_files, doctor.symlinks, doctor.stuck_images, doctor.stuck_tasks,
+              doctor.temp_files, doctor.orphans, doctor.data_files, doctor.permissions]
+    with store.holding_lock():
+        for check in checks:
+            for problem in check():
+                report.findings.append(_resolve(problem, repair))
+    if verify_data:
+        for problem in doctor.hashes():
+            report.findings.append(_resolve(problem, repair))
+    return report
+
+
+def _resolve(problem: _Problem, repair: bool) -> Finding:
+    def finding(action: str, fixed: bool = False) -> Finding:
+        return Finding(problem.check, problem.subject, problem.problem, action, fixed)
+
+    if problem.fix is None:
+        return finding(f"needs you: {problem.remedy}")
+    if not repair:
+        return finding(f"--repair will {problem.remedy}")
+    try:
+        return finding(problem.fix(), fixed=True)
+    except (GlancectlError, OSError) as exc:
+        return finding(f"repair failed: {exc}")
+
+
+class _Doctor:
+    def __init__(self, store: Store, settings: Settings, report: Report):
+        self.store = store
+        self.settings = settings
+        self.home = store.home
+        self.report = report
+        self.unreadable: dict[str, set[str]] = {"images": set(), "tasks": set()}  # shard prefixes
+        self.to_hash: list[tuple[dict, Path, tuple[int, int]]] = []
+
+    def rel(self, path: Path | str) -> str:
+        return os.path.relpath(path, self.home)
+
+    # -- reading what can be read -------------------------------------------
+    def records(self, table: ShardedTable) -> Iterator[dict]:
+        """Every record in the shards that parse; the others are record-file findings."""
+        for path in table.shard_paths():
+            try:
+                data = AtomicJSONStorage(path).read() or {}
+            except StoreCorrupt:
+                continue
+            for doc in data.get(table.name, {}).values():
+                if isinstance(doc, dict) and isinstance(doc.get("id"), str) and "status" in doc:
+                    yield doc
+
+    def images_by_id(self) -> dict[str, dict]:
+        return {r["id"]: r for r in self.records(self.store.images)}
+
+    # -- record-file -------------------------------------------------------
+    def record_files(self) -> Iterator[_Problem]:
+        meta = self.home / "meta.json"
+        try:
+            read_json(meta)
+        except StoreCorrupt as exc:
+            yield _Problem("record-file", self.rel(meta), f"unreadable: {exc.reason}",
+                           f"rewrite it as schema version {SCHEMA_VERSION}, keeping the damaged copy",
+                           lambda: self._rewrite_meta(meta))
+        for table in (self.store.images, self.store.tasks):
+            for path in table.shard_paths():
+                try:
+                    AtomicJSONStorage(path).read()
+                except StoreCorrupt as exc:
+                    yield self._damaged_shard(table, path, exc.reason)
+
+    def _damaged_shard(self, table: ShardedTable, path: Path, reason: str) -> _Problem:
+        backup = path.with_name(path.name + ".bak")
+        problem = f"unreadable: {reason}; every {table.name} command touching it exits 7"
+        self.unreadable[table.name].add(path.stem)  # until restored: its records are unknown
+        try:
+            good = AtomicJSONStorage(backup).read() if not backup.is_symlink() else None
+        except StoreCorrupt:
+            good = None
+        if good is None:
+            return _Problem("record-file", self.rel(path), problem,
+                            f"no good previous copy ({backup.name} is missing or unreadable), so it "
+                            "was left untouched: repair it by hand, or move it aside to drop its records")
+        kept = {doc.get("id") for doc in good.get(table.name, {}).values() if isinstance(doc, dict)}
+        return _Problem("record-file", self.rel(path), problem,
+                        f"restore it from {backup.name} ({_count(len(kept), 'record')}), keeping the damaged copy",
+                        lambda: self._restore(table, path, backup, kept))
+
+    def _restore(self, table: ShardedTable, path: Path, backup: Path, kept: set) -> str:
+        named = {m.decode() for m in _RECORD_ID.findall(path.read_bytes())}
+        damaged = self._keep_damaged(path)
+        write_atomic(path, backup.read_bytes(), keep_previous=False)
+        self.unreadable[table.name].discard(path.stem)
+        lost = sorted(named - kept)
+        what = (f"lost: {', '.join(lost)} (named in the damaged copy, absent from the backup); "
+                "any other change in the last write to it is undone too") if lost else (
+            "no record is missing, but the last change written to it is undone")
+        return (f"restored from {backup.name} ({_count(len(kept), 'record')}); {what}; "
+                f"damaged copy kept as {damaged.name}")
+
+    def _rewrite_meta(self, meta: Path) -> str:
+        damaged = self._keep_damaged(meta)
+        write_atomic(meta, b'{"schema_version": %d}' % SCHEMA_VERSION, keep_previous=False)
+        return f"rewrote it as schema version {SCHEMA_VERSION}; damaged copy kept as {damaged.name}"
+
+    @staticmethod
+    def _keep_damaged(path: Path) -> Path:
+        damaged = path.with_name(f"{path.name}{DAMAGED_MARKER}{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
+        os.link(path, damaged, follow_symlinks=False)
+        return damaged
+
+    # -- symlink -----------------------------------------------------------
+    def symlinks(self) -> Iterator[_Problem]:
+        for top, dirs, files in os.walk(self.home):
+            for name in dirs + files:
+                path = Path(top, name)
+                if not path.is_symlink():
+                    continue
+                problem = f"a symlink (to {os.readlink(path)}) inside the store; glancectl never writes through it"
+                if self.rel(top) in SCRATCH_DIRS:
+                    yield _Problem("symlink", self.rel(path), problem, "remove it",
+                                   lambda path=path: _removed(path))
+                else:
+                    yield _Problem("symlink", self.rel(path), problem,
+                                   "replace it with the real file or directory, or remove it")
+
+    # -- stuck-image, stuck-task --------------------------------------------
+    def stuck_images(self) -> Iterator[_Problem]:
+        for record in self.records(self.store.images):
+            if not recovery.is_abandoned(self.store, record):
+                continue
+            problem = f"{record['status']} with no live writer (the process died)"
+            damaged = self._damaged_copy_of_shard(record["id"])
+            if damaged and self._has_files(record["id"]):
+                yield _Problem("stuck-image", record["id"], problem + (
+                    f"; its record came back from a backup older than its last change, so its data "
+                    f"is kept"), f"recover what you need from {self.rel(damaged)}, then remove that "
+                    "file; --repair will then return the image to queued and remove the data")
+                continue
+            yield _Problem("stuck-image", record["id"], problem,
+                           "return it to queued and remove its partial data",
+                           lambda image_id=record["id"]: self._settle_image(image_id))
+
+    def _damaged_copy_of_shard(self, image_id: str) -> Path | None:
+        shard = self.store.images.shard_path(image_id)
+        return next(iter(sorted(shard.parent.glob(f"{shard.name}{DAMAGED_MARKER}*"))), None)
+
+    def _has_files(self, image_id: str) -> bool:
+        return any(p.exists() for p in (self.store.data_path(image_id), self.store.staging_path(image_id)))
+
+    def _settle_image(self, image_id: str) -> str:
+        recovery.settle_dead_writer(self.store, image_id)
+        return "returned to queued; partial data removed"
+
+    def stuck_tasks(self) -> Iterator[_Problem]:
+        for task in self.records(self.store.tasks):
+            if task["status"] == TaskStatus.PROCESSING and not self.store.lease_is_live(task["id"]):
+                yield _Problem("stuck-task", task["id"], "processing with no live worker (it died)",
+                               "mark it failed, saying why",
+                               lambda task=task: self._settle_task(task))
+
+    def _settle_task(self, task: dict) -> str:
+        from glancectl.operations import tasks  # the task runner owns what a failure means
+
+        settled = tasks.settle_if_dead(self.store, self.settings, task)
+        return f"now {settled['status']}: {settled.get('message') or ''}".rstrip(": ")
+
+    # -- temp-file ----------------------------------------------------------
+    def temp_files(self) -> Iterator[_Problem]:
+        scratch = datafiles.temp_dir(self.store)
+        for top, dirs, files in os.walk(self.home):
+            for name in files:
+                path = Path(top, name)
+                if path.is_symlink() or not (TEMP_MARKER in name or Path(top) == scratch):
+                    continue
+                owner = datafiles.temp_owner(path)
+                if Path(top) == scratch and owner is not None and self.store.lease_is_live(owner):
+                    continue  # an upload in progress
+                yield _Problem("temp-file", self.rel(path), "left by a process that died",
+                               "remove it", lambda path=path: _removed(path))
+        in_flight = {r["id"] for r in self.records(self.store.images)
+                     if r["status"] in lifecycle.IN_FLIGHT_STATUSES}
+        in_flight |= {t["id"] for t in self.records(self.store.tasks)
+                      if t["status"] == TaskStatus.PROCESSING}
+        for record_id in self.store.dead_leases():
+            if record_id not in in_flight:  # those are stuck-image/stuck-task findings
+                path = self.store.lease_dir / f"{record_id}.lock"
+                yield _Problem("temp-file", self.rel(path), "the lease file of a process that died",
+                               "remove it", lambda record_id=record_id: self._clear_lease(record_id))
+
+    def _clear_lease(self, record_id: str) -> str:
+        return "removed" if self.store.clear_lease(record_id) else "left: a live process holds it now"
+
+    # -- orphan-data ----------------------------------------------------------
+    def orphans(self) -> Iterator[_Problem]:
+        images = self.images_by_id()
+        for directory, owns in ((self.store.data_dir, _owns_data), (self.store.staging_dir, _owns_staged)):
+            if not directory.is_dir() or directory.is_symlink():
+                continue
+            for path in sorted(directory.iterdir()):
+                if path.is_symlink():
+                    continue  # a symlink finding
+                image_id = _canonical_or_none(path.name)
+                record = images.get(image_id)
+                if record is not None and owns(self.store, record):
+                    continue
+                if image_id is not None and self.store.lease_is_live(image_id):
+                    continue
+                yield self._orphan(path, image_id, record)
+
+    def _orphan(self, path: Path, image_id: str | None, record: dict | None) -> _Problem:
+        rel = self.rel(path)
+        if not path.is_file():
+            return _Problem("orphan-data", rel, "not a data file", "move it out of the store")
+        if record is None and image_id is not None:
+            if image_id[:2] in self.unreadable["images"]:
+                return _Problem("orphan-data", rel, "its record's shard is unreadable",
+                                "repair the shard first (see its record-file finding)")
+            damaged = self._damaged_copy_of_shard(image_id)
+            if damaged:
+                return _Problem("orphan-data", rel,
+                                "no record owns it, and its record file was restored from a backup",
+                                f"it may be the data of a record lost then (see {self.rel(damaged)}): "
+                                f"re-create the image with --id {image_id} and upload it again, or "
+                                "remove the file; once the damaged copy is gone, --repair removes it")
+        why = "no record owns it" if record is None else f"its image is {record['status']}"
+        return _Problem("orphan-data", rel, why, "remove it", lambda: _removed(path))
+
+    # -- data, hash ----------------------------------------------------------
+    def data_files(self) -> Iterator[_Problem]:
+        self.report.checked = {"images": 0, "tasks": sum(1 for _ in self.records(self.store.tasks)),
+                               "data_files": 0, "bytes_hashed": 0}
+        for record in self.records(self.store.images):
+            self.report.checked["images"] += 1
+            if record["status"] not in _HAS_DATA or not _has_store_data(self.store, record):
+                continue
+            self.report.checked["data_files"] += 1
+            path = self.store.data_path(record["id"])
+            advice = (f"delete the image, or remove its location {datafiles.store_location(self.store, record['id'])} "
+                      "(which requeues it) and upload the data again")
+            try:
+                st = path.lstat()
+            except FileNotFoundError:
+                yield _Problem("data", record["id"], f"its data file {self.rel(path)} is missing", advice)
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                yield _Problem("data", record["id"], f"{self.rel(path)} is not a regular file", advice)
+            elif st.st_size != record.get("size"):
+                yield _Problem("data", record["id"],
+                               f"{self.rel(path)} holds {st.st_size} bytes; the record says {record.get('size')}",
+                               advice)
+            else:
+                self.to_hash.append((record, path, (st.st_dev, st.st_ino)))
+
+    def hashes(self) -> Iterator[_Problem]:
+        """Hash outside the lock; report a mismatch only if it still stands under the lock."""
+        suspects = []
+        for record, path, identity in self.to_hash:
+            wrong = self._hash_mismatch(record, path, identity)
+            if wrong:
+                suspects.append((record, path, identity, wrong))
+        if not suspects:
+            return
+        with self.store.holding_lock():
+            for record, path, identity, wrong in suspects:
+                current = self.store.images.get(record["id"])
+                if current is None or current.get("os_hash_value") != record.get("os_hash_value") \
+                        or _identity(path) != identity:
+                    continue  # it changed while we hashed: not the file we judged
+                yield _Problem("hash", record["id"], f"{self.rel(path)}: {wrong}",
+                               "the bytes are corrupt: delete the image and upload it again")
+
+    def _hash_mismatch(self, record: dict, path: Path, identity: tuple[int, int]) -> str | None:
+        wanted = {}
+        if record.get("os_hash_value"):
+            wanted["os_hash_value"] = (hashlib.new(record.get("os_hash_algo") or "sha512"),
+                                       record["os_hash_value"])
+        if record.get("checksum"):
+            wanted["checksum"] = (hashlib.md5(usedforsecurity=False), record["checksum"])
+        if not wanted:
+            return None
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            return None  # deleted since: nothing to judge
+        with os.fdopen(fd, "rb", buffering=0) as handle:
+            if _identity_of(os.fstat(fd)) != identity:
+                return None
+            self.report.checked["bytes_hashed"] += datafiles.pump(
+                handle.readinto, [h.update for h, _ in wanted.values()])
+        wrong = [f"{name} is {h.hexdigest()}, the record says {expected}"
+                 for name, (h, expected) in wanted.items() if h.hexdigest() != expected]
+        return "; ".join(wrong) or None
+
+    # -- permissions ---------------------------------------------------------
+    def permissions(self) -> Iterator[_Problem]:
+        for top, dirs, files in os.walk(self.home):
+            paths = [Path(top)] if Path(top) == self.home else []
+            paths += [Path(top, name) for name in dirs + files]
+            for path in paths:
+                st = path.lstat()
+                if stat.S_ISLNK(st.st_mode) or not stat.S_IMODE(st.st_mode) & 0o077:
+                    continue
+                if TEMP_MARKER in path.name:
+                    continue  # a temp-file finding, or a live writer's (created owner-only)
+                wanted = DIR_MODE if stat.S_ISDIR(st.st_mode) else FILE_MODE
+                yield _Problem("permissions", self.rel(path) if path != self.home else ".",
+                               f"mode {stat.S_IMODE(st.st_mode):04o} lets others in",
+                               f"chmod it to {wanted:04o}",
+                               lambda path=path, wanted=wanted: _chmod(path, wanted))
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _owns_data(store: Store, record: dict) -> bool:
+    if record["status"] in lifecycle.IN_FLIGHT_STATUSES:
+        return True  # a stuck-image finding if its writer is dead
+    return record["status"] in _KEEPS_DATA and _has_store_data(store, record)
+
+
+def _owns_staged(store: Store, record: dict) -> bool:
+    return record["status"] in _STAGED
+
+
+def _has_store_data(store: Store, record: dict) -> bool:
+    own = datafiles.store_location(store, record["id"])
+    return any(loc.get("url") == own for loc in record.get("locations") or [])
+
+
+def _canonical_or_none(name: str) -> str | None:
+    try:
+        canonical = checked_uuid(name)
+    except InvalidValue:
+        return None
+    return canonical if canonical == name else None
+
+
+def _identity_of(st: os.stat_result) -> tuple[int, int]:
+    return st.st_dev, st.st_ino
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        return _identity_of(path.lstat())
+    except FileNotFoundError:
+        return None
+
+
+def _removed(path: Path) -> str:
+    remove_quietly(path)
+    return "removed"
+
+
+def _chmod(path: Path, mode: int) -> str:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
+    return f"chmod {mode:04o}"

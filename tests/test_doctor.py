@@ -1,0 +1,274 @@
+"""`glancectl doctor`: what it finds, what --repair fixes, and what it never does."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import stat
+import time
+import uuid
+
+import pytest
+
+from glancectl.store import Store
+from tests.conftest import FORMATS
+from tests.crash import crash_during
+
+
+def doctor(gctl, *args: str):
+    result = gctl("doctor", "-f", "json", *args)
+    return result, result.json()
+
+
+def by_check(findings) -> dict[str, list[dict]]:
+    grouped: dict[str, list[dict]] = {}
+    for finding in findings:
+        grouped.setdefault(finding["check"], []).append(finding)
+    return grouped
+
+
+def with_data(gctl, name: str, data: bytes, *args: str) -> dict:
+    return gctl.ok("image", "create", name, *FORMATS, "--file", "-", "-f", "json", *args,
+                   input=data).json()
+
+
+def same_shard_id(image_id: str) -> str:
+    return image_id[:2] + str(uuid.uuid4())[2:]
+
+
+def shard_of(home, image_id: str):
+    return home / "images" / f"{image_id[:2]}.json"
+
+
+def test_missing_store_and_healthy_store(gctl, home):
+    result = gctl("doctor")
+    assert result.exit_code == 0 and "No store" in result.stderr
+    assert not home.exists(), "doctor never creates a store"
+    with_data(gctl, "a", os.urandom(70_000))
+    gctl.create("q", *FORMATS)
+    result, findings = doctor(gctl, "--verify-data")
+    assert result.exit_code == 0 and findings == []
+    assert "healthy: checked 2 images, 0 tasks, 1 data files (70000 bytes hashed)" in result.stderr
+    table = gctl("doctor", "--repair")
+    assert table.exit_code == 0 and table.stdout == ""
+
+
+def test_damaged_shard_is_reported_then_restored_naming_the_lost_record(gctl, home):
+    kept = gctl.create("kept")
+    lost_id = same_shard_id(kept["id"])
+    gctl.ok("image", "create", "lost", "--id", lost_id)  # the last write to the shard
+    shard = shard_of(home, kept["id"])
+    raw = shard.read_bytes()
+    truncated = raw[: raw.index(lost_id.encode()) + 60]
+    shard.write_bytes(truncated)
+    result = gctl("image", "list")
+    assert result.exit_code == 7 and str(shard) in result.stderr
+
+    result, findings = doctor(gctl)
+    assert result.exit_code == 7
+    assert [(f["check"], f["subject"], f["fixed"]) for f in findings] == [
+        ("record-file", f"images/{shard.name}", False)]
+    assert findings[0]["action"].startswith("--repair will restore it from")
+    assert shard.read_bytes() == truncated, "without --repair nothing changes"
+
+    result, findings = doctor(gctl, "--repair")
+    assert result.exit_code == 0, result.stderr
+    [finding] = findings
+    assert finding["fixed"] and f"lost: {lost_id}" in finding["action"]
+    [damaged] = shard.parent.glob(f"{shard.name}.damaged-*")
+    assert damaged.read_bytes() == truncated and damaged.name in finding["action"]
+    assert gctl.ok("image", "list", "-q").stdout.split() == [kept["id"]]
+    assert doctor(gctl)[0].exit_code == 0
+
+
+def test_shard_without_a_good_backup_is_never_replaced(gctl, home):
+    image = gctl.create("only")  # one write: no .bak yet
+    shard = shard_of(home, image["id"])
+    shard.write_bytes(b"")
+    result, findings = doctor(gctl, "--repair")
+    assert result.exit_code == 7
+    [finding] = findings
+    assert not finding["fixed"] and "no good previous copy" in finding["action"]
+    assert shard.read_bytes() == b"" and sorted(p.name for p in shard.parent.iterdir()) == [shard.name]
+    assert gctl("image", "show", image["id"]).exit_code == 7
+
+
+def test_damaged_meta_json_is_exit_7_and_repaired(gctl, home):
+    gctl.create("x")
+    (home / "meta.json").write_text('{"schema_ver')
+    result = gctl("image", "create", "y")
+    assert result.exit_code == 7 and str(home / "meta.json") in result.stderr
+    result, findings = doctor(gctl, "--repair")
+    assert result.exit_code == 0 and findings[0]["subject"] == "meta.json" and findings[0]["fixed"]
+    gctl.ok("image", "create", "y")
+
+
+def test_data_a_restore_may_have_orphaned_is_kept_until_you_decide(gctl, home):
+    first = gctl.create("first")
+    image = with_data(gctl, "uploaded", os.urandom(20_000), "--id", same_shard_id(first["id"]))
+    shard = shard_of(home, image["id"])
+    shard.write_bytes(shard.read_bytes()[:-3])  # the write that made it active is damaged
+    data = home / "data" / image["id"]
+
+    result, findings = doctor(gctl, "--repair")
+    assert result.exit_code == 7
+    grouped = by_check(findings)
+    assert grouped["record-file"][0]["fixed"]
+    [stuck] = grouped["stuck-image"]
+    assert not stuck["fixed"] and "data is kept" in stuck["problem"]
+    assert data.exists(), "the only copy of the uploaded bytes is not removed"
+    assert gctl.show(image["id"])["status"] == "saving"
+
+    for damaged in shard.parent.glob("*.damaged-*"):
+        damaged.unlink()
+    result, findings = doctor(gctl, "--repair")
+    assert result.exit_code == 0 and [f["check"] for f in findings] == ["stuck-image"]
+    assert gctl.show(image["id"])["status"] == "queued" and not data.exists()
+
+
+def test_crashed_upload_is_reported_then_settled(gctl, home):
+    image = gctl.create("victim", *FORMATS)
+    crash_during(home, "image", "upload", image["id"], at="glancectl.datafiles:new_data_temp",
+                 after=True, input=os.urandom(50_000))
+    result, findings = doctor(gctl)
+    assert result.exit_code == 7
+    grouped = by_check(findings)
+    assert [f["subject"] for f in grouped["stuck-image"]] == [image["id"]]
+    assert [f["subject"].split(".tmp-")[0] for f in grouped["temp-file"]] == [f"tmp/.{image['id']}"]
+    assert gctl.show(image["id"])["status"] == "saving", "reporting changes nothing"
+
+    result, findings = doctor(gctl, "--repair")
+    assert result.exit_code == 0 and all(f["fixed"] for f in findings)
+    assert gctl.show(image["id"])["status"] == "queued"
+    assert doctor(gctl)[1] == [] and list((home / "leases").iterdir()) == []
+
+
+def test_a_live_upload_is_never_taken_for_a_stuck_one(gctl, home):
+    image = gctl.create("slow", *FORMATS)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # a live uploader, blocked on its pipe
+        os.close(write_end)
+        try:
+            gctl("image", "upload", image["id"], "--file", f"/dev/fd/{read_end}")
+        finally:
+            os._exit(0)
+    os.close(read_end)
+    try:
+        os.write(write_end, os.urandom(100_000))
+        deadline = time.monotonic() + 20
+        while not (gctl.show(image["id"])["status"] == "saving" and list((home / "tmp").glob("*"))):
+            assert time.monotonic() < deadline, "the upload never started"
+            time.sleep(0.02)
+        result, findings = doctor(gctl, "--repair")
+        assert result.exit_code == 0 and findings == []
+        assert gctl.show(image["id"])["status"] == "saving"
+    finally:
+        os.close(write_end)
+        os.waitpid(pid, 0)
+    assert gctl.show(image["id"])["status"] == "active"
+
+
+def test_orphans_temps_permissions_and_symlinks(gctl, home, tmp_path):
+    image = with_data(gctl, "a", os.urandom(10_000))
+    old_umask = os.umask(0o077)  # planted files are owner-only unless chmod'ed below
+    try:
+        orphan = home / "data" / str(uuid.uuid4())
+        orphan.write_bytes(b"nobody's")
+        stray = home / "data" / "notes.txt"
+        stray.write_text("?")
+        temp = home / "images" / ".ab.json.tmp-1-dead"
+        temp.write_text("{")
+        (home / "tmp").mkdir(exist_ok=True)
+        (home / "tmp" / "link").symlink_to(tmp_path)
+        (home / "staging").mkdir(exist_ok=True)
+        (home / "staging" / "link").symlink_to(tmp_path)
+    finally:
+        os.umask(old_umask)
+    os.chmod(home, 0o755)
+    os.chmod(home / "data" / image["id"], 0o644)
+
+    result, findings = doctor(gctl)
+    assert result.exit_code == 7
+    grouped = by_check(findings)
+    assert sorted(f["subject"] for f in grouped["orphan-data"]) == sorted(
+        [f"data/{orphan.name}", "data/notes.txt"])
+    assert [f["subject"] for f in grouped["temp-file"]] == [f"images/{temp.name}"]
+    assert sorted(f["subject"] for f in grouped["symlink"]) == ["staging/link", "tmp/link"]
+    assert sorted(f["subject"] for f in grouped["permissions"]) == [".", f"data/{image['id']}"]
+
+    result, findings = doctor(gctl, "--repair")
+    assert result.exit_code == 7, "a symlink outside the scratch dirs needs a person"
+    assert [f["subject"] for f in findings if not f["fixed"]] == ["staging/link"]
+    assert not orphan.exists() and not stray.exists() and not temp.exists()
+    assert not (home / "tmp" / "link").exists() and tmp_path.exists()
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    assert stat.S_IMODE((home / "data" / image["id"]).stat().st_mode) == 0o600
+    assert gctl.show(image["id"])["status"] == "active"
+
+
+def test_missing_short_and_corrupt_data(gctl, home):
+    data = os.urandom(40_000)
+    image = with_data(gctl, "a", data)
+    path = home / "data" / image["id"]
+    path.write_bytes(data[:-1])
+    result, findings = doctor(gctl, "--repair")
+    assert result.exit_code == 7
+    assert [(f["check"], f["fixed"]) for f in findings] == [("data", False)]
+    assert "39999 bytes; the record says 40000" in findings[0]["problem"]
+    path.unlink()
+    assert "is missing" in doctor(gctl)[1][0]["problem"]
+    path.write_bytes(bytes([data[0] ^ 1]) + data[1:])
+    path.chmod(0o600)
+    assert doctor(gctl)[0].exit_code == 0, "sizes match; hashes only with --verify-data"
+    result, findings = doctor(gctl, "--verify-data")
+    assert result.exit_code == 7
+    [finding] = findings
+    assert finding["check"] == "hash" and "os_hash_value is" in finding["problem"]
+    assert "checksum is" in finding["problem"]
+
+
+def test_doctor_waits_for_the_lock_then_says_busy(gctl, home):
+    gctl.create("x")
+    fd = os.open(home / "store.lock", os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        result = gctl("--lock-timeout", "0.1", "doctor")
+        assert result.exit_code == 7 and "store is busy" in result.stderr
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv"])
+def test_doctor_table_names_its_columns(gctl, home, fmt):
+    gctl.create("x")
+    (home / "images" / ".x.tmp-1-2").write_text("")
+    result = gctl("doctor", "-f", fmt)
+    assert result.exit_code == 7
+    assert "Check" in result.stdout and "Action" in result.stdout
+    assert "--repair will remove it" in result.stdout
+
+
+def test_task_whose_worker_died_is_failed_and_its_image_requeued(gctl, home, tmp_path):
+    source = tmp_path / "disk.img"
+    source.write_bytes(os.urandom(300_000))
+    task_input = json.dumps({"import_from": source.as_uri(), "import_from_format": "raw",
+                             "image_properties": {"name": "imported"}})
+    task = gctl.ok("task", "create", "--type", "import", "--input", task_input, "--no-worker",
+                   "-f", "json").json()
+    crash_during(home, "task", "run", at="glancectl.datafiles:new_data_temp", after=True)
+    assert Store(home).tasks.get(task["id"])["status"] == "processing"  # show would settle it
+
+    result, findings = doctor(gctl)
+    assert result.exit_code == 7
+    grouped = by_check(findings)
+    assert [f["subject"] for f in grouped["stuck-task"]] == [task["id"]]
+    [stuck_image] = grouped["stuck-image"]
+
+    result, findings = doctor(gctl, "--repair")
+    assert result.exit_code == 0 and all(f["fixed"] for f in findings), findings
+    shown = gctl.ok("task", "show", task["id"], "-f", "json").json()
+    assert shown["status"] == "failure" and "ended before finishing" in shown["message"]
+    assert gctl.show(stuck_image["subject"])["status"] == "queued"
+    assert doctor(gctl)[1] == []
