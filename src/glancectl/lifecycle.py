@@ -303,6 +303,18 @@ def check_task_transition(current: str, requested: str) -> None:
         )
 
 
+def check_initial_task_status(status: str) -> None:
+    if _task_status(status) not in INITIAL_TASK_STATUSES:
+        raise InvalidTransition(
+            f"A task cannot be created in status {status}", current="", requested=status
+        )
+
+
+def is_final_task_status(status: str) -> bool:
+    """success and failure: the statuses the table lets nothing leave."""
+    return not TASK_TRANSITIONS[_task_status(status)]
+
+
 def task_status_changes(task: Mapping, requested: str) -> dict:
     check_task_transition(task["status"], requested)
     return {"status": TaskStatus(requested).value}

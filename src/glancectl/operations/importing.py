@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Callable, Mapping
 from urllib.parse import urlsplit
 
-from glancectl import datafiles, lifecycle, records
+from glancectl import lifecycle, records
 from glancectl.config import Settings
 from glancectl.errors import InvalidValue, NotFound, Refused
 from glancectl.lifecycle import ImageStatus

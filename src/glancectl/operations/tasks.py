@@ -30,13 +30,11 @@ from glancectl.errors import (
     InvalidValue,
     NotFound,
     Refused,
-    StoreUnavailable,
     exit_code_for,
 )
 from glancectl.exit_codes import ExitCode
 from glancectl.lifecycle import TaskStatus
 from glancectl.listing import TASK_SORT_KEYS, page, parse_sort, sort_records
-from glancectl.storage import remove_quietly
 from glancectl.store import Lease, Store, checked_uuid
 
 TASK_TYPES = ("import", "api_image_import")
@@ -47,9 +45,7 @@ WORKER_DIED = (
 Progress = Callable[[int], None]
 
 
-def is_final(status: str) -> bool:
-    """success and failure: the statuses the lifecycle lets nothing leave."""
-    return not lifecycle.TASK_TRANSITIONS[TaskStatus(status)]
+is_final = lifecycle.is_final_task_status
 
 
 def check_task_type(task_type: str) -> str:
@@ -111,10 +107,6 @@ def failure_exit_code(task: Mapping) -> int:
 
 
 # -- dead workers ----------------------------------------------------------
-def _lease_path(store: Store, task_id: str):
-    return store.lease_dir / f"{checked_uuid(task_id)}.lock"
-
-
 def settle_if_dead(store: Store, settings: Settings, task: dict) -> dict:
     """Fail a processing task whose worker is gone; return the task as it now is."""
     if task["status"] != TaskStatus.PROCESSING or store.lease_is_live(task["id"]):
@@ -126,7 +118,7 @@ def settle_if_dead(store: Store, settings: Settings, task: dict) -> dict:
             return current or task
         message = WORKER_DIED.format(pid=current.get("worker_pid", "?"))
         failed = fail(store, settings, current, message, ExitCode.INTERRUPTED)
-        remove_quietly(_lease_path(store, task["id"]))
+        store.clear_lease(task["id"])
         _handler(failed["type"]).after_death(store, failed)
         return failed
 
@@ -161,10 +153,7 @@ def check_no_active_task(store: Store, settings: Settings, image: Mapping, *,
 
 # -- creating and running --------------------------------------------------
 def insert(store: Store, task: dict) -> dict:
-    if TaskStatus(task["status"]) not in lifecycle.INITIAL_TASK_STATUSES:
-        raise lifecycle.InvalidTransition(
-            f"A task cannot be created in status {task['status']}", current="",
-            requested=task["status"])
+    lifecycle.check_initial_task_status(task["status"])
     store.tasks.insert(task)
     return task
 
@@ -181,20 +170,16 @@ def claim(store: Store, settings: Settings, task_id: str) -> tuple[dict, Lease |
     A task whose preconditions no longer hold (its image was deleted, say)
     goes straight from pending to failure, and comes back with no lease.
     """
-    with store.writing():
+    with store.writing():  # claims are serialised here: only one can see it pending
         task = find_task(store, task_id)
         if task["status"] != TaskStatus.PENDING:
             return None
         try:
-            lease = store.take_lease(task["id"])
-        except StoreUnavailable:  # another worker is claiming it right now
-            return None
+            _handler(task["type"]).precheck(store, settings, task)
+        except GlancectlError as exc:
+            return fail(store, settings, task, str(exc), exc.exit_code), None
+        lease = store.take_lease(task["id"])
         try:
-            try:
-                _handler(task["type"]).precheck(store, settings, task)
-            except GlancectlError as exc:
-                lease.release()
-                return fail(store, settings, task, str(exc), exc.exit_code), None
             return move_task(store, settings, task, TaskStatus.PROCESSING,
                              worker_pid=os.getpid()), lease
         except BaseException:
