@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 from click.shell_completion import ShellComplete
 
-from glancectl.cli.completion import complete_tasks, image_candidates
+from glancectl.cli.completion import complete_images, complete_tasks, image_candidates
 from glancectl.cli.main import cli
 from tests.conftest import LAUNCHER, REPO
 
@@ -139,14 +141,20 @@ def test_unreadable_store_means_no_candidates_not_a_traceback(gctl, images):
     assert (result.returncode, result.stdout.strip(), result.stderr) == (0, "", "")
 
 
+def write_records(home: Path, table: str, records: list[dict]) -> None:
+    """Records in the store's layout (<table>/<xx>.json), written as the store writes them."""
+    shards: dict[str, dict] = {}
+    for record in records:
+        rows = shards.setdefault(record["id"][:2], {})
+        rows[str(len(rows) + 1)] = record
+    (home / table).mkdir(parents=True, exist_ok=True)
+    for prefix, rows in shards.items():
+        payload = json.dumps({table: rows}, separators=(",", ":"), ensure_ascii=False)
+        (home / table / f"{prefix}.json").write_text(payload)
+
+
 def write_tasks(home: Path, tasks: list[dict]) -> None:
-    """Task records in the store's layout (tasks/<xx>.json), as the task commands write them."""
-    (home / "tasks").mkdir(parents=True, exist_ok=True)
-    for task in tasks:
-        shard = home / "tasks" / f"{task['id'][:2]}.json"
-        data = json.loads(shard.read_text()) if shard.exists() else {"tasks": {}}
-        data["tasks"][str(len(data["tasks"]) + 1)] = task
-        shard.write_text(json.dumps(data))
+    write_records(home, "tasks", tasks)
 
 
 def test_complete_tasks_offers_ids_with_type_and_status(tmp_path):
@@ -176,6 +184,27 @@ def test_names_a_shell_cannot_take_are_offered_by_id():
         ("aaaa", "(no name), queued"), ("bbbb", "(no name), active"),
         ("cccc", "my image, active"), ("cirros-0.6.2_x86:64", "active, eeee"),
         ("dddd", "it's, active")]
+
+
+def test_reading_only_the_shards_that_can_match_finds_every_candidate(tmp_path):
+    rng = random.Random(7)
+    words = ["cirros", "ubuntu", "Ubuntu", "debian", "déjà", "cd", "my image", "a/b"]
+    records = [{"id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                "name": f"{rng.choice(words)}-{i:04d}" if i % 10 else None,
+                "status": rng.choice(["active", "queued", "deleted"]),
+                "properties": {"note": "name", "k": '"name":"x'}} for i in range(2000)]
+    records += [{**records[i], "id": str(uuid.uuid4()), "name": "exact", "status": "active"}
+                for i in (0, 1)]  # two live images with one name
+    home = tmp_path / "h"
+    write_records(home, "images", records)
+    ctx = cli.make_context("glancectl", ["--home", str(home)], resilient_parsing=True)
+    prefixes = ["", "c", "cd", "CD", "ub", "Ub", "dé", "my", "a/", "exact", "zz",
+                records[5]["id"][:1], records[5]["id"][:3], records[5]["id"][:3].upper()]
+    for prefix in prefixes:
+        got = [(i.value, i.help) for i in complete_images(ctx, None, prefix)]
+        want = [(i.value, i.help) for i in image_candidates(records, prefix)]
+        assert got == want, prefix
+    assert "exact" not in [i.value for i in complete_images(ctx, None, "ex")]  # two have it
 
 
 def test_ten_thousand_images_complete_quickly():

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Iterable, Mapping
+from typing import Iterable, Iterator, Mapping
 
 import click
 from click.shell_completion import FishComplete, add_completion_class
@@ -91,15 +91,31 @@ def completion(shell: str) -> None:
 
 # -- completers: read-only, quiet, quick ---------------------------------------
 
-def _records(ctx: click.Context, table: str) -> Iterable[Mapping]:
-    """The records of ``table`` ("images" or "tasks") in the home this command line names."""
+def _records(ctx: click.Context, table: str, incomplete: str, *, by_name: bool) -> Iterator[Mapping]:
+    """The records of ``table`` ("images" or "tasks") that may match ``incomplete``.
+
+    Reads the home this command line names, without the lock, and writes
+    nothing. A shard is parsed only if it can hold a match: its file name is
+    the first two hex digits of its IDs, and (``by_name``) its raw text is
+    searched for the typed name first, so a narrowing Tab parses a few shards
+    instead of all of them.
+    """
+    import json
+
     from glancectl.cli.context import Env
     from glancectl.store import Store
 
     home = Env(home_option=ctx.find_root().params.get("home")).home
     if not home.is_dir():
-        return []
-    return getattr(Store(home), table).all()  # reads shard files; never writes or locks
+        return
+    shards = getattr(Store(home), table)
+    id_prefix = incomplete[:2].lower()
+    # Names offered need no JSON escaping (see _shell_safe), so they appear as typed.
+    name_key = re.compile(rb'"name"\s*:\s*"' + re.escape(incomplete.encode())) if by_name else None
+    for path in shards.shard_paths():
+        raw = path.read_bytes()
+        if path.stem.startswith(id_prefix) or (name_key is not None and name_key.search(raw)):
+            yield from json.loads(raw).get(table, {}).values()
 
 
 _SHELL_SAFE = re.compile(r"[\w.,:@%+=/-]+")
@@ -151,7 +167,7 @@ def task_candidates(records: Iterable[Mapping], incomplete: str) -> list:
 def complete_images(ctx: click.Context, param, incomplete: str) -> list:
     """shell_complete for IMAGE arguments."""
     try:
-        return image_candidates(_records(ctx, "images"), incomplete)
+        return image_candidates(_records(ctx, "images", incomplete, by_name=True), incomplete)
     except (Exception, KeyboardInterrupt):  # a prompt is no place for a traceback
         return []
 
@@ -159,6 +175,6 @@ def complete_images(ctx: click.Context, param, incomplete: str) -> list:
 def complete_tasks(ctx: click.Context, param, incomplete: str) -> list:
     """shell_complete for TASK arguments: task IDs, with type and status as help."""
     try:
-        return task_candidates(_records(ctx, "tasks"), incomplete)
+        return task_candidates(_records(ctx, "tasks", incomplete, by_name=False), incomplete)
     except (Exception, KeyboardInterrupt):
         return []
