@@ -12,7 +12,7 @@ from glancectl.cli.context import Env
 from glancectl.cli.errors import CLIError
 from glancectl.cli.helptext import Group
 from glancectl.cli.params import complete_dirs
-from glancectl.errors import GlancectlError
+from glancectl.errors import GlancectlError, exit_code_for
 from glancectl.exit_codes import EXIT_CODE_HELP, ExitCode
 
 
@@ -33,7 +33,7 @@ class GlancectlGroup(Group):
         except (click.ClickException, click.exceptions.Exit):
             raise
         except OSError as exc:
-            raise CLIError(_os_error_message(exc), _os_error_code(exc)) from exc
+            raise CLIError(_os_error_message(exc), exit_code_for(exc)) from exc
         except Exception as exc:
             env = ctx.find_object(Env)
             if env is not None and env.debug:
@@ -42,14 +42,6 @@ class GlancectlGroup(Group):
                 f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
                 ExitCode.INTERNAL_ERROR,
             ) from exc
-
-
-def _os_error_code(exc: OSError) -> int:
-    import errno
-
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS):
-        return ExitCode.STORE_UNAVAILABLE
-    return ExitCode.INTERNAL_ERROR
 
 
 def _os_error_message(exc: OSError) -> str:
