@@ -1,4 +1,4 @@
-"""Files generated from the app (completions/, docs/lifecycle.md) must match what it generates now."""
+"""Files generated from the app (completions/, docs/lifecycle.md, README's diagram) must match what it generates now."""
 
 from __future__ import annotations
 
