@@ -225,34 +225,35 @@ def image_status_changes(image: Mapping, requested: str) -> dict:
     return changes
 
 
+def _admin_verb_changes(
+    image: Mapping, *, verb: str, source: ImageStatus, target: ImageStatus, only: str
+) -> dict:
+    """deactivate/reactivate: allowed from one status, an explicit no-op when already there."""
+    status = _image_status(image["status"])
+    if status == target:
+        return {}
+    if status != source:
+        raise InvalidTransition(
+            f"Not allowed to {verb} image in status '{status}'{_describe(image, status)}.",
+            current=status.value,
+            requested=target.value,
+            hint=_hint(only, NEXT_STEP_HINTS.get(status)),
+        )
+    return image_status_changes(image, target)
+
+
 def deactivate_changes(image: Mapping) -> dict:
     """Deactivating a deactivated image is an allowed no-op (empty changes)."""
-    status = _image_status(image["status"])
-    if status == ImageStatus.DEACTIVATED:
-        return {}
-    if status != ImageStatus.ACTIVE:
-        raise InvalidTransition(
-            f"Not allowed to deactivate image in status '{status}'{_describe(image, status)}.",
-            current=status.value,
-            requested=ImageStatus.DEACTIVATED.value,
-            hint=_hint("Only an active image can be deactivated.", NEXT_STEP_HINTS.get(status)),
-        )
-    return image_status_changes(image, ImageStatus.DEACTIVATED)
+    return _admin_verb_changes(image, verb="deactivate", source=ImageStatus.ACTIVE,
+                               target=ImageStatus.DEACTIVATED,
+                               only="Only an active image can be deactivated.")
 
 
 def reactivate_changes(image: Mapping) -> dict:
     """Reactivating an active image is an allowed no-op (empty changes)."""
-    status = _image_status(image["status"])
-    if status == ImageStatus.ACTIVE:
-        return {}
-    if status != ImageStatus.DEACTIVATED:
-        raise InvalidTransition(
-            f"Not allowed to reactivate image in status '{status}'{_describe(image, status)}.",
-            current=status.value,
-            requested=ImageStatus.ACTIVE.value,
-            hint=_hint("Only a deactivated image can be reactivated.", NEXT_STEP_HINTS.get(status)),
-        )
-    return image_status_changes(image, ImageStatus.ACTIVE)
+    return _admin_verb_changes(image, verb="reactivate", source=ImageStatus.DEACTIVATED,
+                               target=ImageStatus.ACTIVE,
+                               only="Only a deactivated image can be reactivated.")
 
 
 def delete_target(image: Mapping, *, delayed_delete: bool) -> ImageStatus:
