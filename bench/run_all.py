@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Run every glancectl benchmark, in sequence, with the settings BENCHMARKS.md reports.
 
-    python3 bench/run_all.py              # full set (~4-6 minutes on 2 cores)
+    python3 bench/run_all.py              # full set (~6 minutes on 2 cores, plus the 1 GiB data path)
+    python3 bench/run_all.py --skip datapath -- --rev ae19c48   # what BENCHMARKS.md reports
     python3 bench/run_all.py --quick      # smoke run (~30 s)
     python3 bench/run_all.py --markdown   # also print markdown tables for BENCHMARKS.md
 
@@ -23,12 +24,13 @@ FULL = {
     "startup.py": ["--runs", "21", "--importtime"],
     "records.py": ["--sizes", "100,1000,10000,100000", "--runs", "7", "--list-runs", "5"],
     "concurrency.py": ["--workers", "8", "--per-worker", "100", "--serial", "100"],
-    # "datapath.py": [...]   # upload/download throughput -- once `image create --file` exists
+    "datapath.py": [],  # upload/download throughput (1 GiB); its own defaults
 }
 QUICK = {
     "startup.py": ["--runs", "5"],
     "records.py": ["--sizes", "100,1000", "--runs", "3", "--list-runs", "2"],
     "concurrency.py": ["--workers", "4", "--per-worker", "10", "--serial", "10"],
+    "datapath.py": ["--mib", "64", "--rounds", "1"],
 }
 
 
@@ -37,6 +39,7 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="small sizes and few runs")
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--only", help="comma-separated script names, e.g. startup,records")
+    ap.add_argument("--skip", help="comma-separated script names to leave out, e.g. datapath")
     ap.add_argument("passthrough", nargs="*", help="after --: options for every script")
     args = ap.parse_args()
 
@@ -44,6 +47,9 @@ def main() -> int:
     if args.only:
         wanted = {f"{name.strip().removesuffix('.py')}.py" for name in args.only.split(",")}
         plan = {k: v for k, v in plan.items() if k in wanted}
+    if args.skip:
+        unwanted = {f"{name.strip().removesuffix('.py')}.py" for name in args.skip.split(",")}
+        plan = {k: v for k, v in plan.items() if k not in unwanted}
     worst = 0
     for script, script_args in plan.items():
         cmd = [sys.executable, str(HERE / script), *script_args, *args.passthrough]
