@@ -91,6 +91,14 @@ def test_markup_and_escape_codes_print_as_plain_text(gctl):
     assert "\x1b" not in raw and json.loads(raw)[0]["name"] == "[bold]x[/bold]\x1b[31mred"
 
 
+def test_json_escapes_c1_controls_that_json_leaves_raw(gctl):
+    gctl.create("csi\x9b2Jdel\x7f")
+    raw = gctl.ok("image", "list", "-f", "json").stdout
+    assert "\x9b" not in raw and "\x7f" not in raw
+    assert "\\u009b" in raw
+    assert json.loads(raw)[0]["name"] == "csi\x9b2Jdel\x7f"
+
+
 @pytest.mark.parametrize("args,message", [
     (["--disk-format", "floppy"], "Invalid value for '--disk-format'"),
     (["--container-format", "zip"], "Invalid value for '--container-format'"),

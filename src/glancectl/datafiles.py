@@ -12,10 +12,8 @@ buffers), so the three costs add up to the slowest of them, not their sum.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -59,6 +57,8 @@ def pump(
     runs on the caller's thread with the running total (for limits and
     progress); raising there stops the stream.
     """
+    from concurrent.futures import ThreadPoolExecutor  # only the data path pays for threads
+
     executors = [ThreadPoolExecutor(1, thread_name_prefix="glancectl-sink") for _ in sinks]
     free = deque(bytearray(CHUNK_SIZE) for _ in range(PIPELINE_DEPTH))
     in_flight: deque = deque()
@@ -146,6 +146,8 @@ def receive(
     ``extra_sinks`` (the format inspector) ride on the sha512 thread, which
     has the lighter load of the two.
     """
+    import hashlib
+
     md5, sha512 = hashlib.md5(usedforsecurity=False), hashlib.sha512()
     write = _Writer(fd)
 

@@ -91,4 +91,3 @@ def purge(env: Env, age_in_days: int, dry_run: bool, output) -> None:
     _render_actions(env, output, actions, dry_run, "purge")
 
 
-COMMANDS = [config, scrub, purge]

@@ -7,7 +7,8 @@ import click
 from glancectl import records
 from glancectl.cli.context import Env
 from glancectl.cli.errors import CLIError
-from glancectl.cli.helptext import Group, option
+from glancectl.cli.helptext import option
+from glancectl.cli.lazy import LazyGroup
 from glancectl.cli.output import output_options, render_many, render_one
 from glancectl.cli.params import (
     expectation_options,
@@ -27,7 +28,12 @@ LONG_COLUMNS = ("id", "name", "disk_format", "container_format", "size", "checks
                 "visibility", "protected", "owner", "tags")
 
 
-@click.group(cls=Group)
+@click.group(cls=LazyGroup, lazy={
+    # These modules add their commands to this group when imported.
+    **dict.fromkeys(("upload", "download", "deactivate", "reactivate", "location"),
+                    "glancectl.cli.image_data"),
+    **dict.fromkeys(("stage", "import", "tasks"), "glancectl.cli.image_import"),
+})
 def image() -> None:
     """Create, inspect, change and delete images.
 

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import sys
-import traceback
 
 import click
 
 from glancectl import __version__
 from glancectl.cli.context import Env
 from glancectl.cli.errors import CLIError
-from glancectl.cli.helptext import Group
-from glancectl.cli.params import complete_dirs
+from glancectl.cli.lazy import LazyGroup
 from glancectl.errors import GlancectlError, exit_code_for
 from glancectl.exit_codes import EXIT_CODE_HELP, ExitCode
 
 
-class GlancectlGroup(Group):
+class GlancectlGroup(LazyGroup):
     """Maps every failure to a documented exit code, for CliRunner and the real process alike."""
+
+    def _main_shell_completion(self, ctx_args, prog_name, complete_var=None):
+        # Commands load lazily, but the completion module registers glancectl's fish
+        # script with Click, so it must be in place before Click picks a script.
+        import glancectl.cli.completion  # noqa: F401
+
+        return super()._main_shell_completion(ctx_args, prog_name, complete_var)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -37,6 +42,8 @@ class GlancectlGroup(Group):
         except Exception as exc:
             env = ctx.find_object(Env)
             if env is not None and env.debug:
+                import traceback
+
                 traceback.print_exc()
             raise CLIError(
                 f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
@@ -56,8 +63,18 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
     cls=GlancectlGroup,
     context_settings=CONTEXT_SETTINGS,
     epilog=EXIT_CODE_HELP,
+    lazy={
+        "image": "glancectl.cli.image:image",
+        "task": "glancectl.cli.task:task",
+        "config": "glancectl.cli.admin:config",
+        "scrub": "glancectl.cli.admin:scrub",
+        "purge": "glancectl.cli.admin:purge",
+        "doctor": "glancectl.cli.doctor:doctor",
+        "lifecycle": "glancectl.cli.lifecycle_cmd:lifecycle",
+        "completion": "glancectl.cli.completion:completion",
+    },
 )
-@click.option("--home", metavar="DIR", envvar=None, shell_complete=complete_dirs,
+@click.option("--home", metavar="DIR", type=click.Path(file_okay=False),
               help="Store home (default: $GLANCECTL_HOME, else the platform user data dir).")
 @click.option("--lock-timeout", type=click.FloatRange(min=0), default=30.0, show_default=True,
               metavar="SECONDS", help="How long to wait for another glancectl holding the store.")
@@ -74,24 +91,6 @@ def cli(ctx: click.Context, home: str | None, lock_timeout: float, debug: bool) 
       glancectl image show cirros -f value -c status
     """
     ctx.obj = Env(home_option=home, lock_timeout=lock_timeout, debug=debug)
-
-
-def _register() -> None:
-    from glancectl.cli import admin, image, image_data  # noqa: F401  (image_data adds to image)
-    from glancectl.cli import doctor
-    from glancectl.cli import completion, lifecycle_cmd
-    from glancectl.cli import image_import, task  # noqa: F401  (image_import adds to image)
-
-    cli.add_command(image.image)
-    cli.add_command(doctor.doctor)
-    cli.add_command(task.task)
-    for command in admin.COMMANDS:
-        cli.add_command(command)
-    cli.add_command(lifecycle_cmd.lifecycle)
-    cli.add_command(completion.completion)
-
-
-_register()
 
 
 def main() -> None:

@@ -89,10 +89,12 @@ def human(value) -> str:
     return safe_text(str(value))
 
 
+# json leaves DEL and the C1 controls raw; escape them so a terminal never acts on them.
+_C1_ESCAPES = {code: f"\\u{code:04x}" for code in range(0x7F, 0xA0)}
+
+
 def to_json(value) -> str:
-    text = json.dumps(value, indent=2, ensure_ascii=False)
-    # json leaves DEL and C1 controls raw; escape them so a terminal never acts on them.
-    return "".join(ch if not ("\x7f" <= ch <= "\x9f") else f"\\u{ord(ch):04x}" for ch in text)
+    return json.dumps(value, indent=2, ensure_ascii=False).translate(_C1_ESCAPES)
 
 
 def _plain_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:

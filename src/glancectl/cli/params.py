@@ -89,12 +89,6 @@ def complete_paths(ctx, param, incomplete):
     return [CompletionItem(incomplete, type="file")]
 
 
-def complete_dirs(ctx, param, incomplete):
-    from click.shell_completion import CompletionItem
-
-    return [CompletionItem(incomplete, type="dir")]
-
-
 def image_argument(name: str = "image_ref", **kwargs):
     """An IMAGE argument (ID or name) that completes from the store."""
     return click.argument(name, metavar="IMAGE", shell_complete=complete_images, **kwargs)
