@@ -74,7 +74,15 @@ FORMATS = ("--disk-format", "raw", "--container-format", "bare")
 def run_launcher(*args: str, home: Path, input: bytes | None = None, env: dict | None = None,
                  timeout: float = 60) -> subprocess.CompletedProcess:
     """The real executable, as a shell script would run it."""
+    return run_launcher_with(list(args), home=home, input=input, env=env, timeout=timeout)
+
+
+def run_launcher_with(args: list[str], *, home: Path, input: bytes | None = None,
+                      env: dict | None = None, timeout: float = 60,
+                      stdin=None, stdout=subprocess.PIPE) -> subprocess.CompletedProcess:
+    """``run_launcher`` with the streams under the caller's control (e.g. a pty)."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("GLANCECTL_")}
     full_env.update({"GLANCECTL_HOME": str(home)}, **(env or {}))
-    return subprocess.run([sys.executable, str(LAUNCHER), *args], input=input, capture_output=True,
-                          env=full_env, timeout=timeout)
+    streams = {"input": input} if input is not None else {"stdin": stdin}
+    return subprocess.run([sys.executable, str(LAUNCHER), *args], **streams, stdout=stdout,
+                          stderr=subprocess.PIPE, env=full_env, timeout=timeout)

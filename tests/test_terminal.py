@@ -65,3 +65,29 @@ def test_a_piped_upload_draws_nothing_on_stderr(gctl, tmp_path):
     data.write_bytes(b"x" * 300_000)
     result = gctl.ok("image", "create", "piped", *FORMATS, "--file", str(data), "-q")
     assert result.stderr == ""
+
+
+def test_image_bytes_never_go_to_a_terminal_and_never_come_from_one(tmp_path):
+    import os
+    import pty
+
+    from tests.conftest import run_launcher_with
+
+    home = tmp_path / "h"
+    data = tmp_path / "d.raw"
+    data.write_bytes(b"y" * 4096)
+    made = run_launcher_with(["image", "create", "t", *FORMATS, "--file", str(data), "-q"], home=home)
+    image_id = made.stdout.decode().strip()
+    queued = run_launcher_with(["image", "create", "q", *FORMATS, "-q"], home=home).stdout.decode().strip()
+    primary, secondary = pty.openpty()
+    try:
+        out = run_launcher_with(["image", "download", image_id], home=home, stdout=secondary)
+        assert out.returncode == 2
+        assert "refusing to write image data to a terminal" in out.stderr.decode()
+        into = run_launcher_with(["image", "upload", queued], home=home, stdin=secondary)
+        assert into.returncode == 2 and "pipe the data into standard input" in into.stderr.decode()
+    finally:
+        os.close(primary)
+        os.close(secondary)
+    shown = run_launcher_with(["image", "show", queued, "-f", "value", "-c", "status"], home=home)
+    assert shown.stdout.decode().strip() == "queued"
