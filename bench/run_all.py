@@ -2,7 +2,7 @@
 """Run every glancectl benchmark, in sequence, with the settings BENCHMARKS.md reports.
 
     python3 bench/run_all.py              # full set (~6 minutes on 2 cores, plus the 1 GiB data path)
-    python3 bench/run_all.py --skip datapath -- --rev ae19c48   # what BENCHMARKS.md reports
+    python3 bench/run_all.py --markdown -- --rev b39c6f8   # what BENCHMARKS.md reports
     python3 bench/run_all.py --quick      # smoke run (~30 s)
     python3 bench/run_all.py --markdown   # also print markdown tables for BENCHMARKS.md
 
