@@ -26,4 +26,3 @@ _glancectl_completion_setup() {
 }
 
 _glancectl_completion_setup;
-

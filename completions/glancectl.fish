@@ -15,4 +15,3 @@ function _glancectl_completion;
 end;
 
 complete --no-files --command glancectl --arguments "(_glancectl_completion)";
-

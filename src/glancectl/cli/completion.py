@@ -64,12 +64,16 @@ class FishCompletion(FishComplete):
 
 
 def completion_script(shell: str) -> str:
-    """The script Click generates for ``shell``, as ``_GLANCECTL_COMPLETE=<shell>_source`` prints it."""
+    """The script Click generates for ``shell`` (what ``_GLANCECTL_COMPLETE=<shell>_source`` prints).
+
+    Ends in exactly one newline: Click 8.4 prints the script with an extra
+    one and 8.5 without, and the committed copies must not depend on that.
+    """
     from click.shell_completion import get_completion_class
 
     from glancectl.cli.main import cli
 
-    return get_completion_class(shell)(cli, {}, PROG_NAME, COMPLETE_VAR).source() + "\n"
+    return get_completion_class(shell)(cli, {}, PROG_NAME, COMPLETE_VAR).source().rstrip("\n") + "\n"
 
 
 @click.command("completion", cls=Command)
