@@ -91,3 +91,21 @@ def test_image_bytes_never_go_to_a_terminal_and_never_come_from_one(tmp_path):
         os.close(secondary)
     shown = run_launcher_with(["image", "show", queued, "-f", "value", "-c", "status"], home=home)
     assert shown.stdout.decode().strip() == "queued"
+
+
+def test_terminal_tables_never_break_ids_and_fall_back_to_plain_when_too_wide(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    image_id = "0ec17d86-b8e5-4fdf-9f03-09d14dfd2bfa"
+    narrow = Terminal()
+    render_many(Env(stdout=narrow, stderr=io.StringIO(), environ={"NO_COLOR": "1"}), OutputOptions(),
+                [{"id": image_id, "name": "a long name that has to wrap " * 3, "status": "active"}],
+                ("id", "name", "status"))
+    text = narrow.getvalue()
+    assert "─" in text and not text.startswith("+---")
+    assert image_id in text, "the ID stays on one line"
+    wide = Terminal()
+    row = {"id": image_id, "checksum": "3aee638a288897b033c8273cf03b2b5c", "os_hash_value": "f" * 64}
+    render_many(Env(stdout=wide, stderr=io.StringIO(), environ={"NO_COLOR": "1"}), OutputOptions(),
+                [row], ("id", "checksum", "os_hash_value"))
+    assert wide.getvalue().startswith("+---"), "no room for whole values: the plain table, uncut"
+    assert "f" * 64 in wide.getvalue()

@@ -112,8 +112,32 @@ def _plain_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     return "\n".join(out)
 
 
+def _is_token(cell: str) -> bool:
+    """IDs, statuses, sizes, hashes: values that mean nothing once broken across lines."""
+    return " " not in cell and "\n" not in cell
+
+
 def _table(env, headers: Sequence[str], rows: list[list[str]]) -> None:
+    """Rich on a terminal when the table fits; otherwise the plain table, whole.
+
+    IDs, sizes, statuses and hashes are never broken across lines and headings
+    never inside a word. A table that cannot fit that way (``list --long`` on a
+    narrow terminal) prints as plain text, as openstackclient does, so no value
+    is ever cut.
+    """
     if not env.stdout_isatty:
+        print(_plain_table(headers, rows), file=env.stdout)
+        return
+    widths = []
+    for index, header in enumerate(headers):
+        cells = [row[index] for row in rows if row[index]]
+        if cells and all(_is_token(c) for c in cells):
+            widths.append((max(len(header), *(len(c) for c in cells)), True))
+        else:
+            widths.append((max((len(word) for word in header.split()), default=0), False))
+    console = env.console()
+    # SIMPLE_HEAD without edges: one space of padding each side, one between columns.
+    if sum(w for w, _ in widths) + 3 * (len(widths) - 1) + 2 > console.width:
         print(_plain_table(headers, rows), file=env.stdout)
         return
     from rich import box
@@ -121,11 +145,14 @@ def _table(env, headers: Sequence[str], rows: list[list[str]]) -> None:
     from rich.text import Text
 
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, header_style="bold")
-    for h in headers:
-        table.add_column(h, overflow="fold")
+    for header, (width, token) in zip(headers, widths):
+        if token:
+            table.add_column(header, no_wrap=True, min_width=width)
+        else:
+            table.add_column(header, overflow="fold", min_width=width)
     for row in rows:
         table.add_row(*(Text(cell) for cell in row))
-    env.console().print(table)
+    console.print(table)
 
 
 def _csv(env, headers: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
