@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from pathlib import Path
 
 import pytest
 
@@ -300,3 +301,25 @@ def test_http_location_create_and_download(gctl, http_server, blob):
     result = gctl("image", "create", "dead", *FORMATS, "--location", gone)
     assert result.exit_code == 2 and "404" in result.stderr
     assert gctl.ok("image", "list", "--name", "dead", "-q").stdout == ""
+
+
+def test_download_to_a_named_pipe_or_device_writes_in_place(gctl, blob, blob_file, tmp_path):
+    import threading
+
+    image = gctl.create("p", *FORMATS, "--file", str(blob_file))
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received = bytearray()
+
+    def read_pipe():
+        with open(fifo, "rb") as reader:
+            received.extend(reader.read())
+
+    reader = threading.Thread(target=read_pipe)
+    reader.start()
+    gctl.ok("image", "download", image["id"], "--file", str(fifo))
+    reader.join(timeout=30)
+    assert bytes(received) == blob
+    assert fifo.is_fifo(), "the pipe was not replaced by a regular file"
+    gctl.ok("image", "download", image["id"], "--file", os.devnull)
+    assert Path(os.devnull).is_char_device()

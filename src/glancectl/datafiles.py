@@ -202,6 +202,8 @@ class OutputFile:
 
     Bytes go to a temp file beside PATH and replace it only after the hash
     verified; a symlink at PATH is refused rather than silently written through.
+    A device or a named pipe (``/dev/null``, ``<(...)``) is written in place:
+    replacing it with a regular file would break it.
     """
 
     def __init__(self, path: str | os.PathLike):
@@ -216,15 +218,21 @@ class OutputFile:
             )
         if self.path.is_dir():
             raise InvalidValue(f"{self.path} is a directory")
-        directory = self.path.parent
-        if not directory.is_dir():
-            raise InvalidValue(f"directory {directory} does not exist")
-        self._fd, self._temp = create_temp(directory, self.path.name)
-        os.fchmod(self._fd, 0o666 & ~_umask())
+        if self.path.exists() and not self.path.is_file():
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_NOFOLLOW)
+        else:
+            directory = self.path.parent
+            if not directory.is_dir():
+                raise InvalidValue(f"directory {directory} does not exist")
+            self._fd, self._temp = create_temp(directory, self.path.name)
+            os.fchmod(self._fd, 0o666 & ~_umask())
         self.write = _Writer(self._fd)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        if self._temp is None:  # a device or pipe: nothing to sync or rename
+            os.close(self._fd)
+            return
         try:
             if exc_type is None:
                 os.fsync(self._fd)
