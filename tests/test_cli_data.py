@@ -323,3 +323,19 @@ def test_download_to_a_named_pipe_or_device_writes_in_place(gctl, blob, blob_fil
     assert fifo.is_fifo(), "the pipe was not replaced by a regular file"
     gctl.ok("image", "download", image["id"], "--file", os.devnull)
     assert Path(os.devnull).is_char_device()
+
+
+@pytest.mark.parametrize("args,code,words", [
+    (["--file", "/nonexistent/disk.raw", *FORMATS], 2, "/nonexistent/disk.raw"),
+    (["--file", "BLOB"], 4, "Properties disk_format, container_format must be set"),
+    (["--file", "BLOB", "--disk-format", "raw"], 4, "--container-format FORMAT"),
+    (["--import", "--file", "BLOB"], 4, "Properties disk_format, container_format must be set"),
+    (["--import", "--uri", "http://127.0.0.1:9/x", "--container-format", "bare"], 4, "--disk-format"),
+])
+def test_create_with_data_that_cannot_start_leaves_no_record(gctl, home, blob_file, args, code, words):
+    args = [str(blob_file) if a == "BLOB" else a for a in args]
+    result = gctl("image", "create", "nothing", *args)
+    assert result.exit_code == code, result.stderr
+    assert words in result.stderr
+    assert gctl.ok("image", "list", "--deleted", "-q").stdout == ""
+    assert not (home / "staging").exists() or not list((home / "staging").iterdir())

@@ -192,16 +192,41 @@ def check_image_transition(current: str, requested: str, *, image: Mapping | Non
             requested=req.value,
             hint=NEXT_STEP_HINTS.get(cur) if image is not None else None,
         )
-    missing = [f for f in ("disk_format", "container_format") if image and not image.get(f)]
+    missing = _missing_formats(image) if image else []
     if cur in (ImageStatus.QUEUED, ImageStatus.UPLOADING) and req in DATA_STATUSES and missing:
-        options = " ".join(f"--{field.replace('_', '-')} FORMAT" for field in missing)
         raise InvalidTransition(
             f"{FORMATS_REQUIRED_MESSAGE} Image {_label(image)} is {cur} with no "
             f"{' or '.join(missing)}.",
             current=cur.value,
             requested=req.value,
-            hint=f"Set {'them' if len(missing) > 1 else 'it'} first: "
-                 f"glancectl image set {image.get('id')} {options}",
+            hint=_formats_hint(image, cur, missing),
+        )
+
+
+def _missing_formats(image: Mapping) -> list[str]:
+    return [f for f in ("disk_format", "container_format") if not image.get(f)]
+
+
+def _formats_hint(image: Mapping, status: ImageStatus, missing: list[str]) -> str:
+    options = " ".join(f"--{field.replace('_', '-')} FORMAT" for field in missing)
+    if status in FORMAT_MUTABLE_STATUSES:
+        return (f"Set {'them' if len(missing) > 1 else 'it'} first: "
+                f"glancectl image set {image.get('id')} {options}")
+    return (f"Formats cannot change while the image is {status}; delete it and create it "
+            f"again with {options}.")
+
+
+def check_new_image_takes_data(disk_format: str | None, container_format: str | None) -> None:
+    """The formats rule for an image created together with its data (create --file/--import).
+
+    Checked before the record is written, so a refusal leaves nothing behind.
+    """
+    missing = _missing_formats({"disk_format": disk_format, "container_format": container_format})
+    if missing:
+        options = " ".join(f"--{field.replace('_', '-')} FORMAT" for field in missing)
+        raise InvalidTransition(
+            FORMATS_REQUIRED_MESSAGE, current=ImageStatus.QUEUED.value,
+            requested=ImageStatus.SAVING.value, hint=f"Give {options}; nothing was created.",
         )
 
 

@@ -79,7 +79,8 @@ def create(env: Env, name, disk_format, container_format, visibility, protected,
           --uri http://127.0.0.1:8000/web.img --wait
       glancectl image create --id 3c1d... --property os_distro=cirros --tag test -q
     """
-    from glancectl.cli.image_data import upload_data
+    from glancectl import lifecycle
+    from glancectl.cli.image_data import open_input, upload_data
     from glancectl.operations import data as data_ops
     from glancectl.operations import locations as location_ops
 
@@ -108,8 +109,11 @@ def create(env: Env, name, disk_format, container_format, visibility, protected,
             env.store, env.settings, spec, location, json_object(location_metadata, "--location-metadata"))
     elif path is not None:
         expect = data_ops.Expectations(expect_size, expect_checksum, expect_hash)
+        # The formats rule holds and the source opens before anything is written.
+        lifecycle.check_new_image_takes_data(disk_format, container_format)
+        source = open_input(env, path)
         record = ops.create_image(env.store, env.settings, spec)
-        record = upload_data(env, record["id"], path, expect, no_progress)
+        record = upload_data(env, record["id"], source, expect, no_progress)
     elif expect_size == 0:
         record = location_ops.create_empty(env.store, env.settings, spec)
     elif expect_size is not None or expect_checksum or expect_hash:

@@ -34,12 +34,12 @@ def open_input(env: Env, path: str | None):
     return sources.open_path(path)
 
 
-def upload_data(env: Env, image_ref: str, path: str | None, expect: data_ops.Expectations,
+def upload_data(env: Env, image_ref: str, source, expect: data_ops.Expectations,
                 no_progress: bool) -> dict:
-    with open_input(env, path) as source:
-        with byte_progress(env, "Uploading", source.size, enabled=not no_progress) as progress:
-            return data_ops.upload(env.store, env.settings, image_ref, source,
-                                   expect=expect, progress=progress)
+    """Upload from an open source (``open_input``), with a progress bar on a terminal."""
+    with source, byte_progress(env, "Uploading", source.size, enabled=not no_progress) as progress:
+        return data_ops.upload(env.store, env.settings, image_ref, source,
+                               expect=expect, progress=progress)
 
 
 @image.command("upload")
@@ -62,7 +62,7 @@ def upload(env: Env, image_ref, path, expect_size, expect_checksum, expect_hash,
       curl -s https://example.org/cirros.img | glancectl image upload cirros
     """
     expect = data_ops.Expectations(expect_size, expect_checksum, expect_hash)
-    record = upload_data(env, image_ref, path, expect, no_progress)
+    record = upload_data(env, image_ref, open_input(env, path), expect, no_progress)
     render_one(env, output, records.image_view(record))
 
 

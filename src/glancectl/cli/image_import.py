@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from glancectl import records
+from glancectl import lifecycle, records
 from glancectl.cli.context import Env
 from glancectl.cli.image import image
 from glancectl.cli.image_data import open_input
@@ -41,6 +41,7 @@ def create_and_import(env: Env, spec: image_ops.ImageSpec, *, path: str | None, 
     """``image create --import``: create, then web-download --uri, or stage --file/stdin and
     import it with glance-direct. The URI and the data source are checked before anything
     is created."""
+    lifecycle.check_new_image_takes_data(spec.disk_format, spec.container_format)
     if uri is not None:
         if path is not None:
             raise InvalidValue("with --import, give --file (glance-direct) or --uri (web-download), not both")
