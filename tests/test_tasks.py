@@ -330,3 +330,18 @@ def test_killed_worker_is_found_by_its_lease_and_failed_by_task_run(gctl, home, 
     assert image["status"] == "queued" and image["size"] is None
     assert leftovers(home) == []
     assert not (home / "data" / record["image_id"]).exists()
+
+
+def test_wait_without_a_worker_is_refused_before_anything_is_recorded(gctl, tmp_path):
+    source = tmp_path / "src.raw"
+    source.write_bytes(b"x" * 1000)
+    result = create_task(gctl, "--no-worker", "--wait", "--input", import_input(source.as_uri()))
+    assert result.exit_code == 2 and "--wait needs a worker" in result.stderr
+    assert gctl.ok("task", "list", "-q").stdout == ""
+    image = gctl.create("g", *FORMATS)
+    gctl.ok("image", "stage", image["id"], "--file", str(source))
+    refused = gctl("image", "import", image["id"], "--method", "glance-direct", "--no-worker", "--wait")
+    assert refused.exit_code == 2
+    assert gctl.ok("task", "list", "-q").stdout == ""
+    gctl.ok("image", "import", image["id"], "--method", "glance-direct", "--wait")
+    assert gctl.show(image["id"])["status"] == "active"

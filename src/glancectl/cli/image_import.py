@@ -12,7 +12,13 @@ from glancectl.cli.helptext import option
 from glancectl.cli.output import output_options, render_many, render_one
 from glancectl.cli.params import file_option, image_argument, no_progress_option, pass_env
 from glancectl.cli.progress import byte_progress
-from glancectl.cli.task import TASK_EXIT_CODES, exit_if_failed, start, worker_options
+from glancectl.cli.task import (
+    TASK_EXIT_CODES,
+    check_worker_flags,
+    exit_if_failed,
+    start,
+    worker_options,
+)
 from glancectl.errors import InvalidValue
 from glancectl.operations import importing
 from glancectl.operations import images as image_ops
@@ -29,6 +35,7 @@ def stage_from(env: Env, image_ref: str, source, no_progress: bool) -> dict:
 def import_and_follow(env: Env, image_ref: str, method: str, uri: str | None, *, wait: bool,
                       no_worker: bool = False, no_progress: bool = False) -> tuple[dict, dict]:
     """Start an api_image_import task for the image; returns (image, task) as they now are."""
+    check_worker_flags(wait=wait, no_worker=no_worker)
     record, task = importing.start_import(env.store, env.settings, image_ref, method, uri)
     task = start(env, task, wait=wait, no_worker=no_worker, no_progress=no_progress)
     if wait:

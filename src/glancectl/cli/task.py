@@ -48,11 +48,16 @@ def worker_options(func):
     return func
 
 
+def check_worker_flags(*, wait: bool, no_worker: bool) -> None:
+    """Refuse --wait with --no-worker before any task is recorded."""
+    if wait and no_worker:
+        raise InvalidValue("--wait needs a worker; leave out --no-worker")
+
+
 def start(env: Env, task: dict, *, wait: bool, no_worker: bool, no_progress: bool) -> dict:
     """Hand a pending task to a new worker process; with ``wait``, follow it to its end."""
+    check_worker_flags(wait=wait, no_worker=no_worker)
     if no_worker:
-        if wait:
-            raise InvalidValue("--wait needs a worker; leave out --no-worker")
         if env.stderr_isatty:
             env.message(f"Task {task['id']} is pending; 'glancectl task run' will work it.")
         return task
@@ -149,6 +154,7 @@ def create(env: Env, task_type, task_input, wait, no_worker, no_progress, output
 
     if task_type is None:
         raise InvalidValue("Task 'type' is required")
+    check_worker_flags(wait=wait, no_worker=no_worker)
     tasks_input = _read_input(env, task_input)
     record = importing.create_task(env.store, env.settings, task_type, tasks_input)
     record = start(env, record, wait=wait, no_worker=no_worker, no_progress=no_progress)
