@@ -16,7 +16,6 @@ from typing import Callable, Iterable, Mapping, Sequence
 import click
 
 from glancectl.cli.helptext import option
-from glancectl.errors import InvalidValue
 
 FORMATS = ("table", "json", "value", "csv")
 _HEADING_OVERRIDES = {"id": "ID", "os_hidden": "Hidden", "owner": "Owner"}
@@ -58,15 +57,27 @@ def _normalise(name: str) -> str:
     return name.strip().lower().replace(" ", "_").replace("-", "_")
 
 
-def select_columns(requested: Sequence[str], available: Sequence[str]) -> list[str]:
+def select_columns(env, requested: Sequence[str], views: Sequence[Mapping],
+                   known: Sequence[str] = ()) -> list[str]:
+    """The keys ``-c`` names, by field name or heading, across every record shown.
+
+    Images carry open-ended properties, so a name that no record has is not
+    an error (the command has already done its work by now): it prints empty,
+    with a warning on stderr so a typo does not pass unseen.
+    """
+    available = list(dict.fromkeys([*known, *(k for v in views for k in v)]))
     by_name = {_normalise(k): k for k in available}
     by_name.update({_normalise(heading(k)): k for k in available})
-    chosen = []
+    chosen, unknown = [], []
     for name in requested:
         key = by_name.get(_normalise(name))
         if key is None:
-            raise InvalidValue(f"unknown column '{name}'; choose from: {', '.join(available)}")
+            key = name
+            unknown.append(name)
         chosen.append(key)
+    if unknown and views:
+        env.message(f"Warning: no field named {', '.join(map(repr, unknown))} "
+                    f"(known: {', '.join(available)}); it prints empty.")
     return chosen
 
 
@@ -166,16 +177,16 @@ def render_one(env, output: OutputOptions, view: Mapping) -> None:
     if output.quiet:
         print(view["id"], file=env.stdout)
         return
-    keys = select_columns(output.columns, list(view)) if output.columns else list(view)
+    keys = select_columns(env, output.columns, [view]) if output.columns else list(view)
     if output.format == "json":
-        print(to_json({k: view[k] for k in keys}), file=env.stdout)
+        print(to_json({k: view.get(k) for k in keys}), file=env.stdout)
     elif output.format == "value":
         for key in keys:
-            print(human(view[key]), file=env.stdout)
+            print(human(view.get(key)), file=env.stdout)
     elif output.format == "csv":
-        _csv(env, keys, [[human(view[k]) for k in keys]])
+        _csv(env, [safe_text(k) for k in keys], [[human(view.get(k)) for k in keys]])
     else:
-        _table(env, ["Field", "Value"], [[k, human(view[k])] for k in keys])
+        _table(env, ["Field", "Value"], [[safe_text(k), human(view.get(k))] for k in keys])
 
 
 def render_many(
@@ -186,9 +197,8 @@ def render_many(
         for view in views:
             print(view["id"], file=env.stdout)
         return
-    available = list(views[0]) if views else list(table_columns)
     if output.columns:
-        keys = select_columns(output.columns, available)
+        keys = select_columns(env, output.columns, views, table_columns)
     elif output.format == "json":
         keys = None  # every field, exactly as Glance names them
     else:
@@ -200,6 +210,6 @@ def render_many(
         for view in views:
             print(" ".join(human(view.get(k)) for k in keys), file=env.stdout)
     elif output.format == "csv":
-        _csv(env, [heading(k) for k in keys], [[human(v.get(k)) for k in keys] for v in views])
+        _csv(env, [safe_text(heading(k)) for k in keys], [[human(v.get(k)) for k in keys] for v in views])
     else:
-        _table(env, [heading(k) for k in keys], [[human(v.get(k)) for k in keys] for v in views])
+        _table(env, [safe_text(heading(k)) for k in keys], [[human(v.get(k)) for k in keys] for v in views])
