@@ -339,3 +339,14 @@ def test_create_with_data_that_cannot_start_leaves_no_record(gctl, home, blob_fi
     assert words in result.stderr
     assert gctl.ok("image", "list", "--deleted", "-q").stdout == ""
     assert not (home / "staging").exists() or not list((home / "staging").iterdir())
+
+
+def test_a_name_means_the_live_image_when_a_deleted_one_shares_it(gctl, blob, blob_file):
+    old = gctl.create("cirros", *FORMATS, "--file", str(blob_file))
+    gctl.ok("image", "delete", "cirros")
+    assert gctl.show("cirros")["id"] == old["id"], "a deleted image is still found by name alone"
+    new = gctl.create("cirros", *FORMATS, "--file", str(blob_file))
+    assert gctl.show("cirros")["id"] == new["id"]
+    assert gctl.ok("image", "download", "cirros").stdout_bytes == blob
+    gone = gctl("image", "download", old["id"])
+    assert gone.exit_code == 3, "a deleted image has no data to download: not found, as in Glance"

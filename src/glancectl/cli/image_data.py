@@ -81,19 +81,19 @@ def download(env: Env, image_ref, path, no_progress) -> None:
     """
     from glancectl import datafiles
 
-    record = image_ops.find_image(env.store, image_ref)
+    record = image_ops.find_live_image(env.store, image_ref)
     total = record.get("size")
     if path is None:
         if env.stdout_isatty:
             raise InvalidValue("refusing to write image data to a terminal; use --file PATH or redirect")
         out = env.stdout.buffer if hasattr(env.stdout, "buffer") else env.stdout
         with byte_progress(env, "Downloading", total, enabled=not no_progress) as progress:
-            data_ops.download(env.store, record["id"], out.write, progress=progress)
+            data_ops.download(env.store, record, out.write, progress=progress)
         out.flush()
         return
     with datafiles.OutputFile(path) as out:
         with byte_progress(env, "Downloading", total, enabled=not no_progress) as progress:
-            data_ops.download(env.store, record["id"], out.write, progress=progress)
+            data_ops.download(env.store, record, out.write, progress=progress)
 
 
 @image.command("deactivate")

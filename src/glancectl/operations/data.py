@@ -18,7 +18,7 @@ from glancectl.config import Settings
 from glancectl.datafiles import Received
 from glancectl.errors import Conflict, DataError, GlancectlError, LimitExceeded, Refused
 from glancectl.lifecycle import ImageStatus
-from glancectl.operations.images import find_image, find_live_image, move
+from glancectl.operations.images import find_live_image, move
 from glancectl.operations.recovery import settle_dead_writer, settle_if_abandoned
 from glancectl.operations.tasks import check_no_active_task
 from glancectl.store import Lease, Store
@@ -289,24 +289,22 @@ def data_source_for(store: Store, record: dict):
             )
         raise Refused(f"Image {label} is {status}; only active images have data to download.",
                       hint=lifecycle.NEXT_STEP_HINTS.get(ImageStatus(status)))
-    own = store.data_path(record["id"])
-    for location in record.get("locations") or []:
-        if location["url"] == own.as_uri():
-            return sources.open_path(own)
-    for location in record.get("locations") or []:
-        return sources.open_url(location["url"])
+    locations = [location["url"] for location in record.get("locations") or []]
+    if datafiles.store_location(store, record["id"]) in locations:
+        return sources.open_path(store.data_path(record["id"]))
+    if locations:
+        return sources.open_url(locations[0])
     return None  # active with no data: created with --size 0
 
 
-def download(store: Store, ref: str, write: Callable[[memoryview], None], *,
-             progress: Progress | None = None) -> dict:
+def download(store: Store, record: dict, write: Callable[[memoryview], None], *,
+             progress: Progress | None = None) -> None:
     """Stream an image's data to ``write``, verifying os_hash_value (or md5) as it goes."""
     import hashlib
 
-    record = find_image(store, ref)
     source = data_source_for(store, record)
     if source is None:
-        return record
+        return
     if record.get("os_hash_value"):
         expected, hasher = record["os_hash_value"], hashlib.new(record.get("os_hash_algo") or "sha512")
     elif record.get("checksum"):
@@ -318,4 +316,3 @@ def download(store: Store, ref: str, write: Callable[[memoryview], None], *,
         datafiles.pump(source.readinto, sinks, on_chunk=progress or (lambda total: None))
     if hasher is not None and hasher.hexdigest() != expected:
         raise DataError(f"Corrupt image download. Hash was {hasher.hexdigest()} expected {expected}")
-    return record

@@ -27,15 +27,19 @@ def _looks_like_uuid(ref: str) -> bool:
 
 
 def find_image(store: Store, ref: str, *, include_deleted: bool = True) -> dict:
-    """An image by ID, or by a name that matches exactly one image."""
+    """An image by ID, or by a name that matches exactly one image.
+
+    A name means a live image first: a deleted image of the same name (its
+    record is kept until purged) is found by name only when no live one is.
+    """
     if _looks_like_uuid(ref):
         record = store.images.get(checked_uuid(ref))
         if record is not None and (include_deleted or record["status"] != ImageStatus.DELETED):
             return record
-    matches = [
-        r for r in store.images.all()
-        if r.get("name") == ref and (include_deleted or r["status"] != ImageStatus.DELETED)
-    ]
+    named = [r for r in store.images.all() if r.get("name") == ref]
+    matches = [r for r in named if r["status"] != ImageStatus.DELETED]
+    if not matches and include_deleted:
+        matches = named
     if not matches:
         raise NotFound(f"No image with a name or ID of '{ref}' exists.")
     if len(matches) > 1:
