@@ -90,3 +90,46 @@ def test_injected_enospc_mid_stream(gctl, home, tmp_path, monkeypatch):
     assert result.exit_code == 7 and "No space left on device" in result.stderr
     assert gctl.show(image["id"])["status"] == "queued"
     assert leftovers(home) == []
+
+
+def test_two_uploads_streaming_side_by_side_cannot_overrun_the_quota(tmp_path):
+    """The quota is checked again under the lock when the data is put in place."""
+    import io
+
+    import pytest as _pytest
+
+    from glancectl.config import Settings
+    from glancectl.errors import LimitExceeded
+    from glancectl.operations import data, images
+    from glancectl.store import Store
+
+    blob = os.urandom(MiB)
+    settings = Settings(user_storage_quota=len(blob) + 100)
+    store = Store(tmp_path / "h")
+    spec = dict(disk_format="raw", container_format="bare")
+    first = images.create_image(store, settings, images.ImageSpec(name="first", **spec))
+    second = images.create_image(store, settings, images.ImageSpec(name="second", **spec))
+
+    class Source:
+        """first's data; when it ends, second is uploaded whole, as another process would."""
+        size = None
+
+        def __init__(self):
+            self.stream = io.BytesIO(blob)
+
+        def readinto(self, buf):
+            n = self.stream.readinto(buf)
+            if n == 0 and not getattr(self, "raced", False):
+                self.raced = True
+                other = type(self)()
+                other.raced = True
+                data.upload(store, settings, second["id"], other)
+            return n
+
+    with _pytest.raises(LimitExceeded, match="exceeds the quota"):
+        data.upload(store, settings, first["id"], Source())
+    assert store.images.get(second["id"])["status"] == "active"
+    after = store.images.get(first["id"])
+    assert after["status"] == "queued" and after["size"] is None
+    assert not [p for p in (tmp_path / "h").rglob("*") if ".tmp-" in p.name]
+    assert sorted(p.name for p in (tmp_path / "h" / "data").iterdir()) == [second["id"]]

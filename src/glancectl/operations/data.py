@@ -212,7 +212,7 @@ def write_data(
         end_write(store, record, lease, ImageStatus.QUEUED, reason=f"{how.what} interrupted: {exc!r}")
         raise
     final_path = (store.staging_path if how.staged else store.data_path)(record["id"])
-    return finish_write(store, record, lease, got, final_path, how.to)
+    return finish_write(store, settings, record, lease, got, final_path, how.to)
 
 
 @contextmanager
@@ -244,10 +244,13 @@ def end_write(store: Store, record: dict, lease: Lease, status: str, *, reason: 
             move(store, current, status, status_reason=reason)
 
 
-def finish_write(store: Store, record: dict, lease: Lease, got: Ingested, final_path, status: str) -> dict:
+def finish_write(store: Store, settings: Settings, record: dict, lease: Lease, got: Ingested,
+                 final_path, status: str) -> dict:
     """Put the data in place and the record in ``status``, together, under the lock.
 
-    With ``status`` the record's own (staging), only the data moves.
+    With ``status`` the record's own (staging), only the data moves. The
+    storage quota is checked again here, under the lock: two uploads that
+    streamed side by side must not overrun it together.
     """
     with store.writing(), _recording_outcome(store, record["id"], lease):
         try:
@@ -258,6 +261,8 @@ def finish_write(store: Store, record: dict, lease: Lease, got: Ingested, final_
                     f"image {records.image_label(record)} became {now} while its data was "
                     "being written; the data was discarded."
                 )
+            quota_left = _quota_left(store, settings, current.get("owner"), current["id"])
+            _limit_checker(settings, quota_left, None)(got.received.size)
             if status == current["status"]:
                 datafiles.commit(got.received.temp_path, final_path)
                 return current
