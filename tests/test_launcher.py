@@ -64,3 +64,41 @@ def test_pipe_closed_early_is_not_an_error(tmp_path):
     result = subprocess.run(["bash", "-o", "pipefail", "-c", shell], capture_output=True, env=env)
     assert result.returncode == 0, result.stderr
     assert b"Traceback" not in result.stderr
+
+
+def test_a_dependency_missing_on_a_lazy_path_is_also_69(tmp_path):
+    """oslo.utils loads only when data arrives; its absence must still say how to install."""
+    blocker = tmp_path / "block"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text(
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'oslo_utils':\n"
+        "            raise ModuleNotFoundError(f\"No module named '{name}'\", name=name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+    )
+    home = tmp_path / "h"
+    data = tmp_path / "d.raw"
+    data.write_bytes(b"z" * 1000)
+    env = {**os.environ, "PYTHONPATH": str(blocker), "GLANCECTL_HOME": str(home)}
+    made = subprocess.run([sys.executable, str(LAUNCHER), "image", "create", "x", "--disk-format", "raw",
+                           "--container-format", "bare", "-q"], capture_output=True, env=env)
+    assert made.returncode == 0, "commands that need no inspector still work"
+    image_id = made.stdout.decode().strip()
+    result = subprocess.run([sys.executable, str(LAUNCHER), "image", "upload", image_id, "--file",
+                             str(data)], capture_output=True, env=env)
+    assert result.returncode == 69, result.stderr
+    assert b"missing dependency 'oslo_utils" in result.stderr and b"pip install" in result.stderr
+    shown = run_launcher("image", "show", image_id, "-f", "value", "-c", "status", home=home)
+    assert shown.stdout.decode().strip() == "queued", "the upload was rolled back"
+
+
+def test_a_symlinked_home_is_followed(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    made = run_launcher("--home", str(link), "image", "create", "via-link", "-q", home=tmp_path / "unused")
+    assert made.returncode == 0, made.stderr
+    assert (real / "images").is_dir()

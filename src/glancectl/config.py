@@ -26,13 +26,14 @@ TiB = 1024**4
 
 
 def resolve_home(option: str | None, environ: Mapping[str, str]) -> tuple[Path, str]:
+    """The store home and where it came from; a symlinked home is followed once, here."""
     if option:
-        return Path(option).expanduser(), "--home"
+        return Path(option).expanduser().resolve(), "--home"
     if environ.get("GLANCECTL_HOME"):
-        return Path(environ["GLANCECTL_HOME"]).expanduser(), "GLANCECTL_HOME"
+        return Path(environ["GLANCECTL_HOME"]).expanduser().resolve(), "GLANCECTL_HOME"
     import platformdirs  # only needed when no home is given
 
-    return Path(platformdirs.user_data_dir("glancectl", appauthor=False)), "platform default"
+    return Path(platformdirs.user_data_dir("glancectl", appauthor=False)).resolve(), "platform default"
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -40,6 +41,10 @@ class GlancectlGroup(LazyGroup):
         except OSError as exc:
             raise CLIError(_os_error_message(exc), exit_code_for(exc)) from exc
         except Exception as exc:
+            if _is_missing_dependency(exc):
+                # Rich, oslo.utils and platformdirs load only on the paths that need them.
+                raise CLIError(f"missing dependency '{exc.name}'. {_install_hint()}",
+                               ExitCode.MISSING_DEPENDENCY) from exc
             env = ctx.find_object(Env)
             if env is not None and env.debug:
                 import traceback
@@ -49,6 +54,18 @@ class GlancectlGroup(LazyGroup):
                 f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
                 ExitCode.INTERNAL_ERROR,
             ) from exc
+
+
+def _is_missing_dependency(exc: Exception) -> bool:
+    return (isinstance(exc, ModuleNotFoundError) and bool(exc.name)
+            and exc.name.split(".")[0] != "glancectl")
+
+
+def _install_hint() -> str:
+    checkout = Path(__file__).resolve().parents[3]
+    if (checkout / "pyproject.toml").is_file():
+        return f"Install the dependencies with: python3 -m pip install -e '{checkout}'"
+    return "Reinstall glancectl with its dependencies: python3 -m pip install glancectl"
 
 
 def _os_error_message(exc: OSError) -> str:
