@@ -350,3 +350,10 @@ def test_a_name_means_the_live_image_when_a_deleted_one_shares_it(gctl, blob, bl
     assert gctl.ok("image", "download", "cirros").stdout_bytes == blob
     gone = gctl("image", "download", old["id"])
     assert gone.exit_code == 3, "a deleted image has no data to download: not found, as in Glance"
+
+
+def test_negative_sizes_in_the_config_file_are_refused(gctl, home):
+    home.mkdir(parents=True)
+    (home / "glancectl.toml").write_text("image_size_cap = -1\n")
+    result = gctl("config", "show")
+    assert result.exit_code == 2 and "invalid value -1 for image_size_cap" in result.stderr

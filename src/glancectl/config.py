@@ -57,6 +57,8 @@ def parse_size(value) -> int:
     if isinstance(value, bool):
         raise ValueError(value)
     if isinstance(value, int):
+        if value < 0:
+            raise ValueError(value)
         return value
     match = re.fullmatch(r"\s*(\d+)\s*([KMGT]?B?)\s*", str(value).upper())
     if not match:

@@ -32,17 +32,22 @@ def scrub(store: Store, settings: Settings, *, dry_run: bool = False, now: datet
         r for r in store.images.all()
         if r["status"] == ImageStatus.PENDING_DELETE and _older_than(r.get("deleted_at"), cutoff)
     ]
-    actions = [Action("image", r["id"], r.get("name"), "data removed, status deleted") for r in due]
     if dry_run or not due:
-        return actions
+        return [_scrubbed(r) for r in due]
+    actions = []
     with store.writing():
         for record in due:
             current = store.images.get(record["id"])
             if current is None or current["status"] != ImageStatus.PENDING_DELETE:
-                continue
+                continue  # another process got there first
             move(store, current, ImageStatus.DELETED)
             datafiles.remove_image_data(store, current["id"])
+            actions.append(_scrubbed(current))
     return actions
+
+
+def _scrubbed(record: dict) -> Action:
+    return Action("image", record["id"], record.get("name"), "data removed, status deleted")
 
 
 def purge(store: Store, settings: Settings, *, age_in_days: int, dry_run: bool = False,
