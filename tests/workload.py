@@ -173,7 +173,8 @@ class Worker:
                          "image", "set", "{image}", "--name", "{name}")
         elif op == "tag" and (self.known or mine):
             image_id = self.rng.choice(self.known or mine)
-            if self.model.usable(image_id):
+            # `known` comes from the last list; this worker may have deleted one since.
+            if self.model.usable(image_id) and not self._deleted(image_id):
                 self.command({"op": "tag", "image": image_id, "tag": f"t{self.number}-{self.count}"},
                              "image", "set", "{image}", "--tag", "{tag}")
         elif op == "upload" and queued:
@@ -191,6 +192,10 @@ class Worker:
             self.command({"op": "create", "image": str(uuid.uuid4()), "name": self._name(),
                           "tag": f"w{self.number}"},
                          "image", "create", "{name}", "--id", "{image}", "--tag", "{tag}", *FORMATS)
+
+    def _deleted(self, image_id: str) -> bool:
+        state = self.model.images.get(image_id)
+        return state is not None and state.status == "deleted"
 
     def _owns(self, image_id: str) -> bool:
         return image_id in self.model.tags and f"w{self.number}" in self.model.tags[image_id]
