@@ -12,7 +12,6 @@ below the CLI reads the environment.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path

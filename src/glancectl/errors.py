@@ -91,3 +91,9 @@ def exit_code_for(exc: BaseException) -> ExitCode:
     if isinstance(exc, OSError) and exc.errno in STORE_ERRNOS:
         return ExitCode.STORE_UNAVAILABLE
     return ExitCode.INTERNAL_ERROR
+
+
+def describe_os_error(exc: OSError) -> str:
+    """An OSError as one line for people: the reason, and the file when there is one."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    return f"{exc.strerror or exc}{where}"

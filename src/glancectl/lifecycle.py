@@ -161,7 +161,8 @@ NEXT_STEP_HINTS: Mapping[ImageStatus, str] = {
 }
 
 
-def _label(image: Mapping) -> str:
+def image_label(image: Mapping) -> str:
+    """How messages name an image: its id and, when it has one, its name."""
     name = image.get("name")
     return f"{image.get('id')} ({name})" if name else str(image.get("id"))
 
@@ -173,7 +174,7 @@ def _hint(*parts: str | None) -> str:
 def _describe(image: Mapping | None, status: ImageStatus) -> str:
     if image is None:
         return ""
-    return f": image {_label(image)} is {status}"
+    return f": image {image_label(image)} is {status}"
 
 
 def check_image_transition(current: str, requested: str, *, image: Mapping | None = None) -> None:
@@ -195,7 +196,7 @@ def check_image_transition(current: str, requested: str, *, image: Mapping | Non
     missing = _missing_formats(image) if image else []
     if cur in (ImageStatus.QUEUED, ImageStatus.UPLOADING) and req in DATA_STATUSES and missing:
         raise InvalidTransition(
-            f"{FORMATS_REQUIRED_MESSAGE} Image {_label(image)} is {cur} with no "
+            f"{FORMATS_REQUIRED_MESSAGE} Image {image_label(image)} is {cur} with no "
             f"{' or '.join(missing)}.",
             current=cur.value,
             requested=req.value,
@@ -285,7 +286,7 @@ def delete_target(image: Mapping, *, delayed_delete: bool) -> ImageStatus:
     """Where a delete takes ``image``: pending_delete keeps data for the scrubber."""
     if image.get("protected"):
         raise Refused(
-            f"Image {_label(image)} is protected and cannot be deleted.",
+            f"Image {image_label(image)} is protected and cannot be deleted.",
             hint=f"Unprotect it first: glancectl image set {image['id']} --unprotected",
         )
     status = _image_status(image["status"])
@@ -301,7 +302,7 @@ def check_formats_mutable(image: Mapping) -> None:
     if status not in FORMAT_MUTABLE_STATUSES:
         raise Refused(
             f"disk_format and container_format can only be changed while the image is "
-            f"queued or importing; image {_label(image)} is {status}.",
+            f"queued or importing; image {image_label(image)} is {status}.",
             hint="They describe data the image already has; to change them, create a new image."
             if status in (ImageStatus.ACTIVE, ImageStatus.DEACTIVATED)
             else NEXT_STEP_HINTS.get(status),
@@ -313,7 +314,7 @@ def check_locations_mutable(image: Mapping, verb: str = "add") -> None:
     if status not in LOCATION_MUTABLE_STATUSES:
         raise Refused(
             f"It's not allowed to {verb} locations if image status is {status}. "
-            f"Image {_label(image)} is {status}.",
+            f"Image {image_label(image)} is {status}.",
             hint=_hint("Locations change only while an image is queued or active.",
                        NEXT_STEP_HINTS.get(status)),
         )

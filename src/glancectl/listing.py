@@ -80,8 +80,6 @@ def page(records: list[dict], *, marker: str | None, limit: int | None) -> list[
         else:
             raise NotFound(f"marker {marker} could not be found")
     if limit is not None:
-        if limit < 0:
-            raise InvalidValue("--limit must be 0 or greater")
         records = records[:limit]
     return records
 

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from typing import Iterable, Mapping
 
 from glancectl.errors import InvalidValue, LimitExceeded
+from glancectl import lifecycle
 from glancectl.lifecycle import ImageStatus, TaskStatus
 
 DISK_FORMATS = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop")
@@ -39,7 +40,6 @@ IMAGE_FIELDS = (
     "created_at", "updated_at",
 )
 # Keys of the stored record that are bookkeeping, never shown.
-INTERNAL_FIELDS = frozenset({"properties", "deleted_at", "status_reason", "import_task"})
 
 TASK_FIELDS = (
     "id", "type", "status", "input", "result", "message", "owner", "image_id",
@@ -131,11 +131,17 @@ def validate_property_key(key: str) -> str:
     return key
 
 
-def parse_property(text: str) -> tuple[str, str]:
-    """``K=V`` as given to --property."""
+def split_key_value(text: str) -> tuple[str, str]:
+    """``K=V`` as given to --property, to set a property or to filter on one."""
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise InvalidValue(f"--property expects KEY=VALUE, got '{text}'")
+    return key, value
+
+
+def parse_property(text: str) -> tuple[str, str]:
+    """``K=V`` for a property to set: the key must be one a user may set."""
+    key, value = split_key_value(text)
     return validate_property_key(key), value
 
 
@@ -211,10 +217,7 @@ def image_view(record: Mapping) -> dict:
     return view
 
 
-def image_label(record: Mapping) -> str:
-    """How messages name an image: short id and, when it has one, its name."""
-    name = record.get("name")
-    return f"{record['id']} ({name})" if name else record["id"]
+image_label = lifecycle.image_label  # one way to name an image in every message
 
 
 def new_task(*, task_type: str, task_input: Mapping, owner: str, image_id: str | None = None) -> dict:

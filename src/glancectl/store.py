@@ -98,14 +98,6 @@ class ShardedTable:
         with self._db(self.shard_path(record_id)) as table:
             return bool(table.update(fields, q))
 
-    def remove_keys(self, record_id: str, keys: list[str]) -> None:
-        def drop(doc):
-            for key in keys:
-                doc.pop(key, None)
-
-        with self._db(self.shard_path(record_id)) as table:
-            table.update(drop, Query().id == record_id)
-
     def remove(self, record_ids: list[str]) -> int:
         removed = 0
         by_shard: dict[Path, list[str]] = {}
@@ -237,7 +229,7 @@ class Store:
         found = []
         for entry in os.scandir(self.lease_dir):
             stem = entry.name.removesuffix(".lock")
-            if entry.is_file(follow_symlinks=False) and stem == _canonical_or_none(stem):
+            if entry.is_file(follow_symlinks=False) and stem == canonical_uuid_or_none(stem):
                 if not self.lease_is_live(stem):
                     found.append(stem)
         return found
@@ -332,8 +324,10 @@ def _same_file(fd: int, path: Path) -> bool:
     return (held.st_dev, held.st_ino) == (named.st_dev, named.st_ino)
 
 
-def _canonical_or_none(value: str) -> str | None:
+def canonical_uuid_or_none(value: str) -> str | None:
+    """``value`` if it is a UUID in canonical form (as IDs are stored and named on disk), else None."""
     try:
-        return checked_uuid(value)
+        canonical = checked_uuid(value)
     except InvalidValue:
         return None
+    return canonical if canonical == value else None

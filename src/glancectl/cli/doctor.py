@@ -71,11 +71,7 @@ def _summary(report: doctor_ops.Report, repair: bool) -> str:
         return f"Store at {report.home} is healthy: checked {scope}."
     if repair:
         tail = f"{left} still need{'s' if left == 1 else ''} you." if left else "nothing else needs attention."
-        return f"Repaired {_count(fixed, 'problem')} in {report.home}; {tail}"
+        return f"Repaired {doctor_ops.plural(fixed, 'problem')} in {report.home}; {tail}"
     repairable = sum(1 for f in report.findings if f.action.startswith("--repair"))
-    return (f"Found {_count(left, 'problem')} in {report.home} (checked {scope}); "
+    return (f"Found {doctor_ops.plural(left, 'problem')} in {report.home} (checked {scope}); "
             f"'glancectl doctor --repair' can fix {repairable}.")
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"

@@ -189,7 +189,7 @@ def list_(env: Env, name, ids, status, visibility, owner, tags, properties, disk
                "container_format": container_format, "checksum": checksum,
                "os_hash_value": os_hash_value},
         visibility=visibility, owner=owner, tags=tuple(tags),
-        properties=dict(_split_property_filter(p) for p in properties),
+        properties=dict(records.split_key_value(p) for p in properties),
         size_min=size_min, size_max=size_max,
         created_at=_time_filter(created_at, "--created-at"),
         updated_at=_time_filter(updated_at, "--updated-at"),
@@ -198,13 +198,6 @@ def list_(env: Env, name, ids, status, visibility, owner, tags, properties, disk
     found = ops.list_images(env.store, image_filter, sort=sort, marker=marker, limit=limit)
     render_many(env, output, [records.image_view(r) for r in found],
                 LONG_COLUMNS if long else LIST_COLUMNS)
-
-
-def _split_property_filter(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise InvalidValue(f"--property expects KEY=VALUE, got '{text}'")
-    return key, value
 
 
 @image.command("set")

@@ -11,7 +11,7 @@ from glancectl import __version__
 from glancectl.cli.context import Env
 from glancectl.cli.errors import CLIError
 from glancectl.cli.lazy import LazyGroup
-from glancectl.errors import GlancectlError, exit_code_for
+from glancectl.errors import GlancectlError, describe_os_error, exit_code_for
 from glancectl.exit_codes import EXIT_CODE_HELP, ExitCode
 
 
@@ -39,7 +39,7 @@ class GlancectlGroup(LazyGroup):
         except (click.ClickException, click.exceptions.Exit):
             raise
         except OSError as exc:
-            raise CLIError(_os_error_message(exc), exit_code_for(exc)) from exc
+            raise CLIError(describe_os_error(exc), exit_code_for(exc)) from exc
         except Exception as exc:
             if _is_missing_dependency(exc):
                 # Rich, oslo.utils and platformdirs load only on the paths that need them.
@@ -66,11 +66,6 @@ def _install_hint() -> str:
     if (checkout / "pyproject.toml").is_file():
         return f"Install the dependencies with: python3 -m pip install -e '{checkout}'"
     return "Reinstall glancectl with its dependencies: python3 -m pip install glancectl"
-
-
-def _os_error_message(exc: OSError) -> str:
-    where = f" ({exc.filename})" if exc.filename else ""
-    return f"{exc.strerror or exc}{where}"
 
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}

@@ -33,7 +33,7 @@ from typing import Callable, Iterator
 
 from glancectl import datafiles, lifecycle
 from glancectl.config import Settings
-from glancectl.errors import GlancectlError, InvalidValue, StoreCorrupt
+from glancectl.errors import GlancectlError, StoreCorrupt
 from glancectl.lifecycle import ImageStatus, TaskStatus
 from glancectl.operations import recovery
 from glancectl.storage import (
@@ -45,7 +45,7 @@ from glancectl.storage import (
     remove_quietly,
     write_atomic,
 )
-from glancectl.store import SCHEMA_VERSION, ShardedTable, Store, checked_uuid
+from glancectl.store import SCHEMA_VERSION, ShardedTable, Store, canonical_uuid_or_none
 
 CHECKS = ("record-file", "symlink", "stuck-image", "stuck-task", "temp-file", "orphan-data",
           "data", "hash", "permissions")
@@ -176,7 +176,7 @@ class _Doctor:
                             "was left untouched: repair it by hand, or move it aside to drop its records")
         kept = {doc.get("id") for doc in good.get(table.name, {}).values() if isinstance(doc, dict)}
         return _Problem("record-file", self.rel(path), problem,
-                        f"restore it from {backup.name} ({_count(len(kept), 'record')}), keeping the damaged copy",
+                        f"restore it from {backup.name} ({plural(len(kept), 'record')}), keeping the damaged copy",
                         lambda: self._restore(table, path, backup, kept))
 
     def _restore(self, table: ShardedTable, path: Path, backup: Path, kept: set) -> str:
@@ -188,7 +188,7 @@ class _Doctor:
         what = (f"lost: {', '.join(lost)} (named in the damaged copy, absent from the backup); "
                 "any other change in the last write to it is undone too") if lost else (
             "no record is missing, but the last change written to it is undone")
-        return (f"restored from {backup.name} ({_count(len(kept), 'record')}); {what}; "
+        return (f"restored from {backup.name} ({plural(len(kept), 'record')}); {what}; "
                 f"damaged copy kept as {damaged.name}")
 
     def _rewrite_meta(self, meta: Path) -> str:
@@ -226,8 +226,8 @@ class _Doctor:
             damaged = self._damaged_copy_of_shard(record["id"])
             if damaged and self._has_files(record["id"]):
                 yield _Problem("stuck-image", record["id"], problem + (
-                    f"; its record came back from a backup older than its last change, so its data "
-                    f"is kept"), f"recover what you need from {self.rel(damaged)}, then remove that "
+                    "; its record came back from a backup older than its last change, so its data "
+                    "is kept"), f"recover what you need from {self.rel(damaged)}, then remove that "
                     "file; --repair will then return the image to queued and remove the data")
                 continue
             yield _Problem("stuck-image", record["id"], problem,
@@ -293,7 +293,7 @@ class _Doctor:
             for path in sorted(directory.iterdir()):
                 if path.is_symlink():
                     continue  # a symlink finding
-                image_id = _canonical_or_none(path.name)
+                image_id = canonical_uuid_or_none(path.name)
                 record = images.get(image_id)
                 if record is not None and owns(self.store, record):
                     continue
@@ -403,7 +403,7 @@ class _Doctor:
                                lambda path=path, wanted=wanted: _chmod(path, wanted))
 
 
-def _count(n: int, noun: str) -> str:
+def plural(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
@@ -420,14 +420,6 @@ def _owns_staged(store: Store, record: dict) -> bool:
 def _has_store_data(store: Store, record: dict) -> bool:
     own = datafiles.store_location(store, record["id"])
     return any(loc.get("url") == own for loc in record.get("locations") or [])
-
-
-def _canonical_or_none(name: str) -> str | None:
-    try:
-        canonical = checked_uuid(name)
-    except InvalidValue:
-        return None
-    return canonical if canonical == name else None
 
 
 def _identity_of(st: os.stat_result) -> tuple[int, int]:

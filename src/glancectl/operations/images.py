@@ -18,22 +18,18 @@ from glancectl.store import Store, checked_uuid
 from glancectl import datafiles
 
 
-def _looks_like_uuid(ref: str) -> bool:
-    try:
-        checked_uuid(ref)
-        return True
-    except InvalidValue:
-        return False
-
-
 def find_image(store: Store, ref: str, *, include_deleted: bool = True) -> dict:
     """An image by ID, or by a name that matches exactly one image.
 
     A name means a live image first: a deleted image of the same name (its
     record is kept until purged) is found by name only when no live one is.
     """
-    if _looks_like_uuid(ref):
-        record = store.images.get(checked_uuid(ref))
+    try:
+        image_id = checked_uuid(ref)
+    except InvalidValue:
+        image_id = None  # not an ID: a name
+    if image_id is not None:
+        record = store.images.get(image_id)
         if record is not None and (include_deleted or record["status"] != ImageStatus.DELETED):
             return record
     named = [r for r in store.images.all() if r.get("name") == ref]

@@ -31,13 +31,14 @@ def settle_if_abandoned(store: Store, record: dict) -> dict:
         return record
     from glancectl.operations.images import move  # images imports us for find
 
-    for temp in _data_temps(store, record["id"]):
+    for temp in data_temps(store, record["id"]):
         remove_quietly(temp)
     datafiles.remove_image_data(store, record["id"])
     return move(store, record, ImageStatus.QUEUED, locations=[], status_reason=ABANDONED_MESSAGE)
 
 
-def _data_temps(store: Store, image_id: str):
+def data_temps(store: Store, image_id: str) -> list:
+    """The temp files holding data being received for an image."""
     directory = datafiles.temp_dir(store)
     if not directory.is_dir() or directory.is_symlink():
         return []
@@ -84,7 +85,6 @@ def settle_dead_writer(store: Store, image_id: str) -> list[str]:
 
 def _settle(store: Store, image_id: str) -> list[str]:
     record = store.images.get(image_id)
-    if record is None or not is_abandoned(store, record):
+    if record is None or settle_if_abandoned(store, record) is record:
         return []
-    settle_if_abandoned(store, record)
     return [f"image {records.image_label(record)} went back to queued"]

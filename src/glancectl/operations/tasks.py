@@ -20,7 +20,7 @@ import os
 import sys
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
 from glancectl import lifecycle, records
 from glancectl.config import Settings
@@ -29,6 +29,7 @@ from glancectl.errors import (
     GlancectlError,
     InvalidValue,
     NotFound,
+    describe_os_error,
     Refused,
     exit_code_for,
 )
@@ -36,6 +37,9 @@ from glancectl.exit_codes import ExitCode
 from glancectl.lifecycle import TaskStatus
 from glancectl.listing import TASK_SORT_KEYS, page, parse_sort, sort_records
 from glancectl.store import Lease, Store, checked_uuid
+
+if TYPE_CHECKING:
+    import subprocess
 
 TASK_TYPES = ("import", "api_image_import")
 WORKER_DIED = (
@@ -93,8 +97,7 @@ def failure_message(exc: BaseException) -> str:
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted before finishing"
     if isinstance(exc, OSError):
-        where = f" ({exc.filename})" if exc.filename else ""
-        return f"{exc.strerror or exc}{where}"
+        return describe_os_error(exc)
     return f"internal error: {type(exc).__name__}: {exc}"
 
 
@@ -328,20 +331,15 @@ def list_tasks(store: Store, settings: Settings, *, status: str | None = None,
 
 def bytes_received(store: Store, task: Mapping) -> int:
     """How much data the task's image has taken in so far (its temp files), for progress."""
-    from glancectl import datafiles
+    from glancectl.operations.recovery import data_temps
 
     image_id = task.get("image_id")
     if not image_id:
         return 0
     total = 0
-    try:
-        entries = list(os.scandir(datafiles.temp_dir(store)))
-    except FileNotFoundError:
-        return 0
-    for entry in entries:
-        if datafiles.temp_owner(entry) == image_id:
-            try:
-                total += entry.stat().st_size
-            except FileNotFoundError:  # committed or discarded meanwhile
-                pass
+    for path in data_temps(store, image_id):
+        try:
+            total += path.stat().st_size
+        except FileNotFoundError:  # committed or discarded meanwhile
+            pass
     return total
