@@ -131,3 +131,13 @@ def test_formats_and_locations_mutability():
     lifecycle.check_locations_mutable({"id": "x", "status": "active"})
     with pytest.raises(Refused, match="It's not allowed to add locations if image status is deactivated."):
         lifecycle.check_locations_mutable({"id": "x", "status": "deactivated"})
+
+
+@pytest.mark.parametrize("status", ["pending", "processing", "success", "failure"])
+def test_tasks_start_pending_and_end_in_success_or_failure(status):
+    assert lifecycle.is_final_task_status(status) == (status in ("success", "failure"))
+    if status == "pending":
+        lifecycle.check_initial_task_status(status)
+    else:
+        with pytest.raises(InvalidTransition, match=f"A task cannot be created in status {status}"):
+            lifecycle.check_initial_task_status(status)

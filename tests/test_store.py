@@ -113,9 +113,19 @@ def test_permission_denied_home_is_exit_7(gctl, tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_store_reentrant_lock(tmp_path):
+def test_nested_writes_share_one_lock_and_release_it(tmp_path):
+    """An operation may call another under the lock; it must neither deadlock nor leak the lock."""
+    import pytest
+
+    from glancectl.errors import StoreUnavailable
+
     store = Store(tmp_path / "h", lock_timeout=0.1)
     with store.writing():
-        with store.writing():
-            assert store.locked
-    assert not store.locked
+        with store.writing():  # would time out if it tried to take the lock again
+            store.images.insert({"id": "0d9f4c7e-8a3b-4c1e-9f00-000000000001", "status": "queued"})
+        with pytest.raises(StoreUnavailable, match="store is busy"):
+            with Store(tmp_path / "h", lock_timeout=0.1).writing():
+                pass
+    with Store(tmp_path / "h", lock_timeout=0.1).writing():
+        pass
+    assert store.images.get("0d9f4c7e-8a3b-4c1e-9f00-000000000001")["status"] == "queued"

@@ -223,19 +223,6 @@ def test_run_with_nothing_pending(gctl):
 
 
 # -- the task lifecycle through the public commands ------------------------------------
-@pytest.mark.parametrize("status", ["pending", "processing", "success", "failure"])
-def test_tasks_start_pending_and_end_in_success_or_failure(status):
-    from glancectl import lifecycle
-    from glancectl.errors import InvalidTransition
-
-    assert lifecycle.is_final_task_status(status) == (status in ("success", "failure"))
-    if status == "pending":
-        lifecycle.check_initial_task_status(status)
-    else:
-        with pytest.raises(InvalidTransition, match=f"A task cannot be created in status {status}"):
-            lifecycle.check_initial_task_status(status)
-
-
 def test_every_task_transition_through_the_commands(gctl, home, tmp_path, blob):
     source = tmp_path / "src.raw"
     source.write_bytes(blob)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -21,7 +22,10 @@ class GlancectlGroup(LazyGroup):
     def _main_shell_completion(self, ctx_args, prog_name, complete_var=None):
         # Commands load lazily, but the completion module registers glancectl's fish
         # script with Click, so it must be in place before Click picks a script.
-        import glancectl.cli.completion  # noqa: F401
+        # Click calls this on every run; only a shell asking pays for the import.
+        var = complete_var or f"_{prog_name}_COMPLETE".replace("-", "_").upper()
+        if os.environ.get(var):
+            import glancectl.cli.completion  # noqa: F401
 
         return super()._main_shell_completion(ctx_args, prog_name, complete_var)
 

@@ -7,7 +7,6 @@ import json
 import click
 
 from glancectl import records
-from glancectl.cli.completion import complete_images, complete_tasks
 from glancectl.cli.context import Env
 from glancectl.cli.helptext import option
 from glancectl.errors import InvalidValue
@@ -89,11 +88,23 @@ def complete_paths(ctx, param, incomplete):
     return [CompletionItem(incomplete, type="file")]
 
 
+def _complete_images(ctx, param, incomplete):
+    from glancectl.cli.completion import complete_images  # only when a shell asks
+
+    return complete_images(ctx, param, incomplete)
+
+
+def _complete_tasks(ctx, param, incomplete):
+    from glancectl.cli.completion import complete_tasks  # only when a shell asks
+
+    return complete_tasks(ctx, param, incomplete)
+
+
 def image_argument(name: str = "image_ref", **kwargs):
     """An IMAGE argument (ID or name) that completes from the store."""
-    return click.argument(name, metavar="IMAGE", shell_complete=complete_images, **kwargs)
+    return click.argument(name, metavar="IMAGE", shell_complete=_complete_images, **kwargs)
 
 
 def task_argument(name: str = "task_id", **kwargs):
     """A TASK argument (a task ID) that completes from the store, showing type and status."""
-    return click.argument(name, metavar="TASK", shell_complete=complete_tasks, **kwargs)
+    return click.argument(name, metavar="TASK", shell_complete=_complete_tasks, **kwargs)
