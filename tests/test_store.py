@@ -129,3 +129,15 @@ def test_nested_writes_share_one_lock_and_release_it(tmp_path):
     with Store(tmp_path / "h", lock_timeout=0.1).writing():
         pass
     assert store.images.get("0d9f4c7e-8a3b-4c1e-9f00-000000000001")["status"] == "queued"
+
+
+def test_changing_a_missing_image_creates_no_store(gctl, home, tmp_path):
+    data = tmp_path / "d.raw"
+    data.write_bytes(b"x")
+    for args in (["image", "delete", "nope"], ["image", "set", "nope", "--name", "x"],
+                 ["image", "deactivate", "nope"], ["image", "upload", "nope", "--file", str(data)],
+                 ["image", "location", "add", "nope", data.as_uri()], ["image", "stage", "nope",
+                                                                       "--file", str(data)]):
+        result = gctl(*args)
+        assert result.exit_code == 3, (args, result.stderr)
+    assert not home.exists()

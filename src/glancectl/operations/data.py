@@ -18,7 +18,7 @@ from glancectl.config import Settings
 from glancectl.datafiles import Received
 from glancectl.errors import Conflict, DataError, GlancectlError, LimitExceeded, Refused
 from glancectl.lifecycle import ImageStatus
-from glancectl.operations.images import find_live_image, move
+from glancectl.operations.images import editing, move
 from glancectl.operations.recovery import settle_dead_writer, settle_if_abandoned
 from glancectl.operations.tasks import check_no_active_task
 from glancectl.store import Lease, Store
@@ -193,8 +193,8 @@ def write_data(
     ``task_id`` is the import task doing the write, which the image's import
     lock lets through; any other writer is refused while an import is active.
     """
-    with store.writing():
-        record = settle_if_abandoned(store, find_live_image(store, ref))
+    with editing(store, ref) as record:
+        record = settle_if_abandoned(store, record)
         check_no_active_task(store, settings, record, own=task_id)
         check_uploadable(record, how.via)
         lease = store.take_lease(record["id"])

@@ -6,8 +6,9 @@ the expected status, return the record. No formatting happens here.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
+from typing import Iterable, Iterator, Mapping
 
 from glancectl import lifecycle, records
 from glancectl.config import Settings
@@ -49,6 +50,19 @@ def find_image(store: Store, ref: str, *, include_deleted: bool = True) -> dict:
 def find_live_image(store: Store, ref: str) -> dict:
     """For changes: a deleted image counts as not found, as in Glance."""
     return find_image(store, ref, include_deleted=False)
+
+
+@contextmanager
+def editing(store: Store, ref: str) -> Iterator[dict]:
+    """Hold the store lock for a change to the live image ``ref``, and yield it.
+
+    With no store home yet there is nothing to change: the image is reported
+    missing without creating a home, a lock file or anything else.
+    """
+    if not store.exists():
+        find_live_image(store, ref)  # raises NotFound, and reads nothing
+    with store.writing():
+        yield find_live_image(store, ref)
 
 
 def save(store: Store, record: dict, changes: Mapping) -> dict:
@@ -161,8 +175,7 @@ class ImageChanges:
 
 
 def update_image(store: Store, settings: Settings, ref: str, wanted: ImageChanges) -> dict:
-    with store.writing():
-        record = find_live_image(store, ref)
+    with editing(store, ref) as record:
         changes: dict = {}
         if wanted.name is not None:
             changes["name"] = records.validate_name(wanted.name)
@@ -203,21 +216,18 @@ def update_image(store: Store, settings: Settings, ref: str, wanted: ImageChange
 
 
 def deactivate_image(store: Store, ref: str) -> dict:
-    with store.writing():
-        record = find_live_image(store, ref)
+    with editing(store, ref) as record:
         return save(store, record, lifecycle.deactivate_changes(record))
 
 
 def reactivate_image(store: Store, ref: str) -> dict:
-    with store.writing():
-        record = find_live_image(store, ref)
+    with editing(store, ref) as record:
         return save(store, record, lifecycle.reactivate_changes(record))
 
 
 def delete_image(store: Store, settings: Settings, ref: str) -> dict:
     """Delete one image; data goes now, or at scrub time under delayed delete."""
-    with store.writing():
-        record = find_live_image(store, ref)
+    with editing(store, ref) as record:
         target = lifecycle.delete_target(record, delayed_delete=settings.delayed_delete)
         extra = {"deleted_at": records.utcnow()}
         if target == ImageStatus.PENDING_DELETE:

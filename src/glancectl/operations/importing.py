@@ -25,7 +25,7 @@ from glancectl.config import Settings
 from glancectl.errors import InvalidValue, NotFound, Refused
 from glancectl.lifecycle import ImageStatus
 from glancectl.operations import data, tasks
-from glancectl.operations.images import ImageSpec, create_image, find_live_image, move, save
+from glancectl.operations.images import ImageSpec, create_image, editing, move, save
 from glancectl.operations.recovery import settle_if_abandoned
 from glancectl.storage import fsync_dir, remove_quietly
 from glancectl.store import Store
@@ -99,8 +99,8 @@ def start_import(store: Store, settings: Settings, ref: str, method: str,
                  uri: str | None = None) -> tuple[dict, dict]:
     """Record a pending api_image_import task and lock the image for it; returns (image, task)."""
     request = import_request(method, uri)
-    with store.writing():
-        image = settle_if_abandoned(store, find_live_image(store, ref))
+    with editing(store, ref) as image:
+        image = settle_if_abandoned(store, image)
         tasks.check_no_active_task(store, settings, image)
         _check_importable(image, method)
         task = tasks.insert(store, records.new_task(

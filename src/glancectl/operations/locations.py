@@ -11,7 +11,7 @@ from glancectl import datafiles, lifecycle, records
 from glancectl.config import Settings
 from glancectl.errors import InvalidValue, NotFound, Refused
 from glancectl.lifecycle import ImageStatus
-from glancectl.operations.images import ImageSpec, create_image, find_live_image, move, save
+from glancectl.operations.images import ImageSpec, create_image, editing, move, save
 from glancectl.store import Store
 
 
@@ -32,8 +32,7 @@ def _entry(url: str, metadata: dict | None) -> dict:
 def add_location(store: Store, settings: Settings, ref: str, url: str, metadata: dict | None = None) -> dict:
     url, size = checked_location(url)
     entry = _entry(url, metadata)
-    with store.writing():
-        record = find_live_image(store, ref)
+    with editing(store, ref) as record:
         lifecycle.check_locations_mutable(record, "add")
         existing = record.get("locations") or []
         if any(loc["url"] == url for loc in existing):
@@ -46,8 +45,7 @@ def add_location(store: Store, settings: Settings, ref: str, url: str, metadata:
 
 
 def remove_location(store: Store, ref: str, url: str) -> dict:
-    with store.writing():
-        record = find_live_image(store, ref)
+    with editing(store, ref) as record:
         lifecycle.check_locations_mutable(record, "remove")
         existing = record.get("locations") or []
         if not any(loc["url"] == url for loc in existing):
