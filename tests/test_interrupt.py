@@ -125,3 +125,35 @@ def test_write_killed_between_its_two_renames_leaves_no_temp_behind(tmp_path):
     assert again.returncode == 0, again.stderr
     assert dead_writer_leftovers(home) == []
     assert show(home, image_id)["name"] == "again"
+
+
+def test_a_dead_workers_lease_on_a_finished_task_is_cleared_by_the_next_write(tmp_path):
+    """A worker killed after recording its task's end, before releasing its lease."""
+    import fcntl
+    import multiprocessing
+
+    from glancectl.operations.recovery import sweep
+    from glancectl.store import Store
+
+    home = tmp_path / "h"
+    task_id = "0d9f4c7e-8a3b-4c1e-9f00-00000000abcd"
+    store = Store(home, after_lock=sweep)
+    with store.writing():
+        store.tasks.insert({"id": task_id, "type": "import", "status": "success"})
+
+    def hold_lease_and_die():
+        Store(home).take_lease(task_id)
+        os._exit(0)  # dies holding it; the kernel drops the flock, the file stays
+
+    child = multiprocessing.get_context("fork").Process(target=hold_lease_and_die)
+    child.start()
+    child.join(timeout=30)
+    lease = home / "leases" / f"{task_id}.lock"
+    assert lease.exists()
+    fd = os.open(lease, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # nobody holds it any more
+    os.close(fd)
+    with store.writing():
+        pass
+    assert not lease.exists()
+    assert store.tasks.get(task_id)["status"] == "success"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from glancectl import datafiles, lifecycle, records
-from glancectl.lifecycle import ImageStatus
+from glancectl.lifecycle import ImageStatus, TaskStatus
 from glancectl.storage import TEMP_MARKER, remove_quietly
 from glancectl.store import Store
 
@@ -71,8 +71,15 @@ def sweep(store: Store) -> list[str]:
             done.append(f"removed partial data {path}")
             done += _settle(store, owner)
     for owner in store.dead_leases():
-        if store.images.get(owner) is not None:  # a task's lease is the task runner's to settle
+        if store.images.get(owner) is not None:
             done += settle_dead_writer(store, owner)
+            continue
+        task = store.tasks.get(owner)
+        # A processing task's dead lease is the task runner's to settle (it fails the
+        # task); any other was left by a worker killed just before or after its task.
+        if task is None or task["status"] != TaskStatus.PROCESSING:
+            store.clear_lease(owner)
+            done.append(f"removed the lease a dead worker left for {owner}")
     return done
 
 
