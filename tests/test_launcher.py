@@ -37,19 +37,24 @@ def test_python_dash_m_works(tmp_path):
     assert result.returncode == 0 and result.stdout == b""
 
 
-def test_missing_dependency_exits_69_with_install_hint(tmp_path):
-    # A sitecustomize that hides tinydb simulates a fresh machine without it.
+def without_module(tmp_path, module: str) -> str:
+    """A PYTHONPATH whose sitecustomize hides ``module``: a machine where it is not installed."""
     blocker = tmp_path / "block"
     blocker.mkdir()
     (blocker / "sitecustomize.py").write_text(
         "import sys\n"
         "class Block:\n"
         "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name == 'tinydb':\n"
-        "            raise ModuleNotFoundError(\"No module named 'tinydb'\", name='tinydb')\n"
+        f"        if name.split('.')[0] == {module!r}:\n"
+        "            raise ModuleNotFoundError(f\"No module named '{name}'\", name=name)\n"
         "sys.meta_path.insert(0, Block())\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(blocker), "GLANCECTL_HOME": str(tmp_path / "h")}
+    return str(blocker)
+
+
+def test_missing_dependency_exits_69_with_install_hint(tmp_path):
+    env = {**os.environ, "PYTHONPATH": without_module(tmp_path, "tinydb"),
+           "GLANCECTL_HOME": str(tmp_path / "h")}
     result = subprocess.run([sys.executable, str(LAUNCHER), "image", "list"], capture_output=True, env=env)
     assert result.returncode == 69
     assert b"missing dependency 'tinydb'" in result.stderr and b"pip install" in result.stderr
@@ -68,20 +73,11 @@ def test_pipe_closed_early_is_not_an_error(tmp_path):
 
 def test_a_dependency_missing_on_a_lazy_path_is_also_69(tmp_path):
     """oslo.utils loads only when data arrives; its absence must still say how to install."""
-    blocker = tmp_path / "block"
-    blocker.mkdir()
-    (blocker / "sitecustomize.py").write_text(
-        "import sys\n"
-        "class Block:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name.split('.')[0] == 'oslo_utils':\n"
-        "            raise ModuleNotFoundError(f\"No module named '{name}'\", name=name)\n"
-        "sys.meta_path.insert(0, Block())\n"
-    )
     home = tmp_path / "h"
     data = tmp_path / "d.raw"
     data.write_bytes(b"z" * 1000)
-    env = {**os.environ, "PYTHONPATH": str(blocker), "GLANCECTL_HOME": str(home)}
+    env = {**os.environ, "PYTHONPATH": without_module(tmp_path, "oslo_utils"),
+           "GLANCECTL_HOME": str(home)}
     made = subprocess.run([sys.executable, str(LAUNCHER), "image", "create", "x", "--disk-format", "raw",
                            "--container-format", "bare", "-q"], capture_output=True, env=env)
     assert made.returncode == 0, "commands that need no inspector still work"
