@@ -408,3 +408,25 @@ def parse_sizes(text: str) -> list[int]:
             mult, part = 1000, part[:-1]
         sizes.append(int(float(part) * mult))
     return sizes
+
+
+def interleaved(subjects: dict, runs: int, measure) -> dict[str, list[float]]:
+    """``measure(subject)`` for every subject, ``runs`` times, rotating the order each run,
+    so drift on the machine lands on every subject alike."""
+    times: dict[str, list[float]] = {name: [] for name in subjects}
+    names = list(subjects)
+    for run in range(runs):
+        for name in names[run % len(names):] + names[:run % len(names)]:
+            times[name].append(measure(subjects[name]))
+    return times
+
+
+def report(name: str, title: str, rows: list[Row], info: dict, *, markdown: bool,
+           markdown_title: str | None = None, extra: dict | None = None, ok: bool = True) -> int:
+    """Print the table (and markdown), save the results; the exit status says if all targets held."""
+    print_table(title, rows)
+    if markdown:
+        print_table(markdown_title or title, rows, markdown=True)
+    path = save_results(name, info, rows, extra)
+    print(f"\nresults: {path}")
+    return 0 if ok and all(r.ok is not False for r in rows) else 1

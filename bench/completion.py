@@ -67,12 +67,13 @@ def main() -> int:
             assert not proc.stderr, proc.stderr
             counts[name] = len(proc.stdout.splitlines())
             assert counts[name] > 0, name
-        times = {name: [] for name in subjects}
         names = list(subjects)
-        for run in range(args.runs):
-            for name in names[run % len(names):] + names[:run % len(names)]:
-                cmd, env = protocol_cmd(subjects[name])
-                times[name].append(run_timed(cmd, capture=True, env=env)[0])
+
+        def measure(subject) -> float:
+            cmd, env = protocol_cmd(subject)
+            return run_timed(cmd, capture=True, env=env)[0]
+
+        times = common.interleaved(subjects, args.runs, measure)
         ref = median(times[ref_name])
         rows = []
         for name in names:
@@ -84,12 +85,9 @@ def main() -> int:
                             target=f"< +{TARGET_EXTRA_S * 1000:.0f} ms", ok=t - ref < TARGET_EXTRA_S,
                             note=f"{counts[name]} candidates, +{(t - ref) * 1000:.0f} ms",
                             samples={"glancectl": times[name], "reference": times[ref_name]}))
-    common.print_table(f"Completion round trip (median of {args.runs} runs, whole processes)", rows)
-    if args.markdown:
-        common.print_table("Completion", rows, markdown=True)
-    path = common.save_results("completion", info, rows)
-    print(f"\nresults: {path}")
-    return 0 if all(r.ok is not False for r in rows) else 1
+    return common.report("completion", f"Completion round trip (median of {args.runs} runs, "
+                         "whole processes)", rows, info, markdown=args.markdown,
+                         markdown_title="Completion")
 
 
 if __name__ == "__main__":

@@ -156,13 +156,10 @@ def main() -> int:
         for failure in failures[:5]:
             print("  FAILED:", failure)
 
-    common.print_table(f"Concurrency: {args.workers} processes x {args.per_worker} creates "
-                       f"(store pre-populated with {args.base:,})", rows)
-    if args.markdown:
-        common.print_table("Concurrency", rows, markdown=True)
-    path = common.save_results("concurrency", info, rows, extra)
-    print(f"\nresults: {path}")
-    return 0 if all(r.ok is not False for r in rows) else 1
+    return common.report("concurrency", f"Concurrency: {args.workers} processes x "
+                         f"{args.per_worker} creates (store pre-populated with {args.base:,})",
+                         rows, info, markdown=args.markdown, markdown_title="Concurrency",
+                         extra=extra)
 
 
 if __name__ == "__main__":

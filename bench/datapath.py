@@ -76,7 +76,7 @@ def make_source(directory: Path, mib: int) -> Path:
     return path
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mib", type=int, default=1024, help="size of the test file in MiB (default 1024)")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
@@ -135,15 +135,13 @@ def main() -> None:
                        note=f"peak RSS {rss['down'] / 1024:.0f} MiB (target <= 80 MiB)"),
         ]
         rss_ok = max(rss.values()) / 1024 <= 80
-        title = f"Data path, {args.mib} MiB of random bytes, median of {args.rounds}"
-        common.print_table(title, rows)
-        if args.markdown:
-            common.print_table(title, rows, markdown=True)
         print(f"peak RSS within 80 MiB: {'PASS' if rss_ok else 'MISS'}")
-        common.save_results("datapath", info, rows, {"peak_rss_kib": rss})
+        return common.report("datapath", f"Data path, {args.mib} MiB of random bytes, median of "
+                             f"{args.rounds}", rows, info, markdown=args.markdown,
+                             extra={"peak_rss_kib": rss}, ok=rss_ok)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

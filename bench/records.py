@@ -189,13 +189,9 @@ def main() -> int:
 
     runs = ", ".join(([f"record commands: median of {args.runs}"] if not args.no_records else [])
                      + ([f"list: median of {args.list_runs}"] if not args.no_list else []))
-    common.print_table(f"Record commands and listing ({runs} runs)",
-                       rows)
-    if args.markdown:
-        common.print_table("Record commands and listing", rows, markdown=True)
-    path = common.save_results("records", info, rows, extra)
-    print(f"\nresults: {path}")
-    return 0 if all(r.ok is not False for r in rows) else 1
+    return common.report("records", f"Record commands and listing ({runs} runs)", rows, info,
+                         markdown=args.markdown, markdown_title="Record commands and listing",
+                         extra=extra)
 
 
 if __name__ == "__main__":

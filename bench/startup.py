@@ -77,11 +77,8 @@ def main() -> int:
         _, proc = run_timed(glancectl_cmd(home, "image", "show", image_id, "-f", "json"), capture=True)
         assert json.loads(proc.stdout)["id"] == image_id
 
-        times = {name: [] for name in subjects}
         names = list(subjects)
-        for run in range(args.runs):
-            for name in names[run % len(names):] + names[:run % len(names)]:
-                times[name].append(run_timed(subjects[name])[0])
+        times = common.interleaved(subjects, args.runs, lambda cmd: run_timed(cmd)[0])
         ref = median(times[ref_name])
         rows = []
         for name in names:
@@ -95,17 +92,13 @@ def main() -> int:
                 ok=(t / ref <= TARGET) if graded else None,
                 samples={"glancectl": times[name], "reference": times[ref_name]},
             ))
-        common.print_table(f"Start-up (median of {args.runs} runs, whole processes)", rows)
-        if args.markdown:
-            common.print_table("Start-up", rows, markdown=True)
         extra = {}
         if args.importtime:
             mods = importtime(glancectl_cmd(home, "image", "show", image_id), args.top)
             extra["importtime_show"] = mods
             importtime([common.PYTHON, "-c", "import click, tinydb"], 8)
-    path = common.save_results("startup", info, rows, extra)
-    print(f"\nresults: {path}")
-    return 0 if all(r.ok is not False for r in rows) else 1
+    return common.report("startup", f"Start-up (median of {args.runs} runs, whole processes)",
+                         rows, info, markdown=args.markdown, markdown_title="Start-up", extra=extra)
 
 
 if __name__ == "__main__":
