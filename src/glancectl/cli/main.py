@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 import click
 
@@ -47,7 +46,9 @@ class GlancectlGroup(LazyGroup):
         except Exception as exc:
             if _is_missing_dependency(exc):
                 # Rich, oslo.utils and platformdirs load only on the paths that need them.
-                raise CLIError(f"missing dependency '{exc.name}'. {_install_hint()}",
+                from glancectl.install_hint import install_hint
+
+                raise CLIError(f"missing dependency '{exc.name}'. {install_hint()}",
                                ExitCode.MISSING_DEPENDENCY) from exc
             env = ctx.find_object(Env)
             if env is not None and env.debug:
@@ -63,13 +64,6 @@ class GlancectlGroup(LazyGroup):
 def _is_missing_dependency(exc: Exception) -> bool:
     return (isinstance(exc, ModuleNotFoundError) and bool(exc.name)
             and exc.name.split(".")[0] != "glancectl")
-
-
-def _install_hint() -> str:
-    checkout = Path(__file__).resolve().parents[3]
-    if (checkout / "pyproject.toml").is_file():
-        return f"Install the dependencies with: python3 -m pip install -e '{checkout}'"
-    return "Reinstall glancectl with its dependencies: python3 -m pip install glancectl"
 
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
