@@ -60,7 +60,7 @@ def test_missing_dependency_outside_a_venv_advises_a_venv_not_a_refused_pip(tmp_
     result = run_outside_any_venv(checkout, "image", "list", env=env)
     assert result.returncode == 69, result.stderr
     venv = checkout / ".venv"
-    assert "missing dependency 'tinydb'" in result.stderr
+    assert "missing dependency '" in result.stderr  # tinydb, or click where the base has none
     assert f"python3 -m venv {venv} && {venv}/bin/python -m pip install -e {checkout}" in result.stderr
     assert "python3 -m pip install" not in result.stderr
     assert not (tmp_path / "h").exists()

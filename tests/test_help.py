@@ -87,3 +87,43 @@ def test_launcher_version():
     result = subprocess.run([sys.executable, str(LAUNCHER), "--version"], capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0 and result.stdout.strip() == f"glancectl, version {__version__}"
+
+
+def help_rows(text: str):
+    """(section, term, description) for every row of every option section of a --help page.
+
+    A section is a heading at column 0 and its rows up to the next blank line; a row
+    is a term indented by two, its description on the same line or the lines below.
+    """
+    lines = text.splitlines()
+    index = 0
+    while index < len(lines):
+        heading = lines[index]
+        index += 1
+        if not heading.endswith(":") or heading.startswith((" ", "Usage")):
+            continue
+        while index < len(lines) and lines[index].strip():
+            term_line = lines[index]
+            index += 1
+            term, _, description = term_line[2:].partition("  ")
+            more = []
+            while index < len(lines) and lines[index].startswith("   "):
+                more.append(lines[index].strip())
+                index += 1
+            yield heading[:-1], term.strip(), " ".join([description.strip(), *more]).strip()
+
+
+@pytest.mark.parametrize("path, command", COMMANDS, ids=[" ".join(p) or "glancectl" for p, _ in COMMANDS])
+def test_no_help_row_has_an_empty_description(gctl, path, command):
+    """Whatever Click is installed (8.5.1 gives undocumented arguments a blank row)."""
+    rows = list(help_rows(gctl.ok(*path, "--help").stdout))
+    assert rows, "no option rows found"
+    blank = [f"{section}: {term}" for section, term, description in rows if not description]
+    assert not blank, f"'glancectl {' '.join(path)} --help' has rows with no description: {blank}"
+
+
+def test_help_names_only_options_the_command_has(gctl):
+    """`task run` has no --wait, so its epilog must not send people to it."""
+    shown = gctl.ok("task", "run", "--help").stdout
+    assert "--wait exits" not in shown and "task run exits with the code" in shown
+    assert "--wait exits with the code" in gctl.ok("task", "create", "--help").stdout

@@ -29,6 +29,10 @@ def option(*param_decls: str, section: str, **attrs):
 def _write_sections(command: click.Command, ctx: click.Context, formatter) -> None:
     sections: dict[str, list[tuple[str, str]]] = {}
     for param in command.get_params(ctx):
+        # Arguments are named in the usage line and described in the text. Click 8.5.1
+        # gives every one a help row, an empty one when it has no help of its own.
+        if isinstance(param, click.Argument) and not getattr(param, "help", None):
+            continue
         record = param.get_help_record(ctx)
         if record is not None:
             sections.setdefault(getattr(param, "section", None) or OTHER, []).append(record)

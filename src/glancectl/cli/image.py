@@ -147,28 +147,33 @@ def _time_filter(value: str | None, what: str) -> TimeFilter | None:
 @option("--id", "ids", section="Filters", help="Exact ID, or in:a,b.")
 @option("--status", section="Filters",
         help="Exact status, or in:a,b (also lists deleted/killed when asked).")
-@option("--visibility", type=click.Choice(records.VISIBILITIES), section="Filters")
-@option("--owner", section="Filters")
+@option("--visibility", type=click.Choice(records.VISIBILITIES), section="Filters",
+        help="Only images with this visibility.")
+@option("--owner", section="Filters", help="Only images of this owner.")
 @option("--tag", "tags", multiple=True, section="Filters",
         help="Must have this tag (repeatable; all must match).")
 @option("--property", "properties", multiple=True, metavar="KEY=VALUE", section="Filters",
         help="Custom property with exactly this value (repeatable).")
 @option("--disk-format", section="Filters", help="Exact disk format, or in:a,b.")
 @option("--container-format", section="Filters", help="Exact container format, or in:a,b.")
-@option("--checksum", section="Filters")
+@option("--checksum", metavar="MD5", section="Filters", help="Exact checksum (md5).")
 @option("--hash", "os_hash_value", metavar="SHA512", section="Filters", help="Exact os_hash_value.")
-@option("--size-min", type=click.IntRange(min=0), metavar="BYTES", section="Filters")
-@option("--size-max", type=click.IntRange(min=0), metavar="BYTES", section="Filters")
+@option("--size-min", type=click.IntRange(min=0), metavar="BYTES", section="Filters",
+        help="At least this size.")
+@option("--size-max", type=click.IntRange(min=0), metavar="BYTES", section="Filters",
+        help="At most this size.")
 @option("--created-at", metavar="OP:TIME", section="Filters",
         help="OP is gt, gte, lt, lte, eq or neq.")
-@option("--updated-at", metavar="OP:TIME", section="Filters")
-@option("--protected/--unprotected", default=None, section="Filters")
+@option("--updated-at", metavar="OP:TIME", section="Filters", help="As --created-at, on updated_at.")
+@option("--protected/--unprotected", default=None, section="Filters",
+        help="Only protected (or only unprotected) images.")
 @option("--hidden", "os_hidden", is_flag=True, section="Filters", help="List hidden images instead.")
 @option("--deleted", "include_deleted", is_flag=True, section="Filters",
         help="Include deleted, pending_delete and killed images.")
 @option("--sort", metavar="KEY[:DIR],...", section="Sorting and paging",
         help=f"Sort keys: {', '.join(IMAGE_SORT_KEYS)} (default created_at:desc).")
-@option("--limit", type=click.IntRange(min=0), section="Sorting and paging")
+@option("--limit", type=click.IntRange(min=0), section="Sorting and paging",
+        help="List at most this many.")
 @option("--marker", metavar="ID", section="Sorting and paging", help="Start after this image ID.")
 @option("--long", is_flag=True, section="Output", help="More columns in the table.")
 @output_options(quiet=True)

@@ -22,9 +22,7 @@ from glancectl.operations import tasks as ops
 LIST_COLUMNS = ("id", "type", "status", "owner")
 RUN_COLUMNS = ("id", "type", "status", "message")
 
-TASK_EXIT_CODES = """\
-\b
-When a task fails, --wait exits with the code its failure means:
+_FAILURE_CODES = """\
   2    the source could not be read (unreachable host, HTTP error, missing file)
   3    its image no longer exists
   4    refused by the lifecycle (e.g. the image changed status meanwhile)
@@ -33,6 +31,8 @@ When a task fails, --wait exits with the code its failure means:
   7    the store could not take the data (disk full, busy)
   130  the worker was killed before finishing (or Ctrl-C in the foreground)
   1    an unexpected error"""
+TASK_EXIT_CODES = f"\b\nWhen a task fails, --wait exits with the code its failure means:\n{_FAILURE_CODES}"
+RUN_EXIT_CODES = f"\b\nWhen a task fails, task run exits with the code its failure means:\n{_FAILURE_CODES}"
 
 
 def worker_options(func):
@@ -164,11 +164,14 @@ def create(env: Env, task_type, task_input, wait, no_worker, no_progress, output
 
 
 @task.command("list")
-@option("--status", type=click.Choice([s.value for s in TaskStatus]), section="Filters")
-@option("--type", "task_type", type=click.Choice(ops.TASK_TYPES), section="Filters")
+@option("--status", type=click.Choice([s.value for s in TaskStatus]), section="Filters",
+        help="Only tasks in this status.")
+@option("--type", "task_type", type=click.Choice(ops.TASK_TYPES), section="Filters",
+        help="Only tasks of this type.")
 @option("--sort", metavar="KEY[:DIR],...", section="Sorting and paging",
         help=f"Sort keys: {', '.join(TASK_SORT_KEYS)} (default created_at:desc).")
-@option("--limit", type=click.IntRange(min=0), section="Sorting and paging")
+@option("--limit", type=click.IntRange(min=0), section="Sorting and paging",
+        help="List at most this many.")
 @option("--marker", metavar="ID", section="Sorting and paging", help="Start after this task ID.")
 @output_options(quiet=True)
 @pass_env
@@ -202,7 +205,7 @@ def show(env: Env, task_id, output) -> None:
     render_one(env, output, records.task_view(record))
 
 
-@task.command("run", epilog=TASK_EXIT_CODES)
+@task.command("run", epilog=RUN_EXIT_CODES)
 @option("--task", "task_id", metavar="TASK", section="Task", help="Work only this task.")
 @no_progress_option
 @output_options(quiet=True)
