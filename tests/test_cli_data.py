@@ -252,7 +252,7 @@ def test_file_location_activates_and_removal_requeues(gctl, blob, blob_file):
     added = gctl.ok("image", "location", "add", image["id"], url, "--metadata", '{"a": 1}', "-f", "json").json()
     assert added["status"] == "active" and added["size"] == len(blob)
     listed = gctl.ok("image", "location", "list", image["id"], "-f", "json").json()
-    assert listed == [{"url": url, "metadata": {"a": 1}}]
+    assert listed == [{"url": url, "metadata": {"a": 1, "store": "file"}}]
     assert gctl.ok("image", "download", image["id"]).stdout_bytes == blob
     removed = gctl.ok("image", "location", "remove", image["id"], url, "-f", "json").json()
     assert removed["status"] == "queued" and removed["size"] is None and removed["locations"] == []

@@ -218,7 +218,7 @@ def _formats_hint(image: Mapping, status: ImageStatus, missing: list[str]) -> st
 
 
 def check_new_image_takes_data(disk_format: str | None, container_format: str | None) -> None:
-    """The formats rule for an image created together with its data (create --file/--import).
+    """The formats rule for an image created with its data (--file, --import, --location, --size 0).
 
     Checked before the record is written, so a refusal leaves nothing behind.
     """
@@ -227,7 +227,7 @@ def check_new_image_takes_data(disk_format: str | None, container_format: str | 
         options = " ".join(f"--{field.replace('_', '-')} FORMAT" for field in missing)
         raise InvalidTransition(
             FORMATS_REQUIRED_MESSAGE, current=ImageStatus.QUEUED.value,
-            requested=ImageStatus.SAVING.value, hint=f"Give {options}; nothing was created.",
+            requested=ImageStatus.SAVING.value, hint=f"Nothing was created. Give the formats when creating it: {options}",
         )
 
 

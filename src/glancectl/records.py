@@ -20,6 +20,10 @@ DISK_FORMATS = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi
 CONTAINER_FORMATS = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed")
 VISIBILITIES = ("public", "private", "shared", "community")
 MAX_NAME_LEN = 255
+# Glance keeps min_disk and min_ram in 4-byte INT columns (glance.db.sqlalchemy.api._validate_db_int).
+MAX_DB_INT = 2**31 - 1
+# The stores a location's metadata may name (Glance's enabled_backends here), by URL scheme.
+LOCATION_STORES = {"file": "file", "http": "http", "https": "http"}
 
 READ_ONLY_ATTRIBUTES = frozenset(
     {"id", "status", "size", "virtual_size", "checksum", "os_hash_algo", "os_hash_value",
@@ -104,8 +108,11 @@ def validate_name(value: str) -> str:
 
 
 def validate_min(value: int, what: str) -> int:
+    """min_disk and min_ram, on create, set and in an import task's image_properties."""
     if value < 0:
         raise InvalidValue(f"{what} must be 0 or greater (got {value})")
+    if value > MAX_DB_INT:
+        raise InvalidValue(f"'{what}' value out of range, must not exceed {MAX_DB_INT}.")
     return value
 
 
@@ -152,6 +159,23 @@ def merged_tags(existing: Iterable[str], added: Iterable[str]) -> list[str]:
         if validate_tag(tag) not in result:
             result.append(tag)
     return result
+
+
+def location_entry(url: str, metadata: Mapping | None = None) -> dict:
+    """A location as Glance records it: its metadata names the store that serves the URL.
+
+    Like Glance's ``store_utils.update_store_in_locations``, a missing store,
+    or one that is not a known backend (an older glancectl's ``"local"``), is
+    set from the URL's scheme; every other metadata key is kept.
+    """
+    if metadata is not None and not isinstance(metadata, Mapping):
+        raise InvalidValue("location metadata must be a JSON object")
+    entry = dict(metadata or {})
+    if entry.get("store") not in LOCATION_STORES.values():
+        store = LOCATION_STORES.get(url.partition(":")[0].lower())
+        if store is not None:
+            entry["store"] = store
+    return {"url": url, "metadata": entry}
 
 
 def check_quota(count: int, limit: int, what: str) -> None:
@@ -207,6 +231,8 @@ def new_image(
 def image_view(record: Mapping) -> dict:
     """The record as Glance v2 shows it: core fields, then custom properties at top level."""
     view = {key: record.get(key) for key in IMAGE_FIELDS if key != "direct_url"}
+    view["locations"] = [location_entry(loc["url"], loc.get("metadata"))
+                         for loc in record.get("locations") or ()]
     if record.get("direct_url"):
         view["direct_url"] = record["direct_url"]
     view["file"] = f"/v2/images/{record['id']}/file"

@@ -182,6 +182,4 @@ def location_list(env: Env, image_ref, output) -> None:
       glancectl image location list cirros -f json
     """
     record = image_ops.find_image(env.store, image_ref)
-    views = [{"url": loc["url"], "metadata": loc.get("metadata") or {}}
-             for loc in record.get("locations") or []]
-    render_many(env, output, views, ("url", "metadata"))
+    render_many(env, output, records.image_view(record)["locations"], ("url", "metadata"))

@@ -133,8 +133,7 @@ def _data_fields(store: Store, record: dict, got: Ingested) -> dict:
         "checksum": got.received.checksum,
         "os_hash_algo": "sha512",
         "os_hash_value": got.received.os_hash_value,
-        "locations": [{"url": datafiles.store_location(store, record["id"]),
-                       "metadata": {"store": "local"}}],
+        "locations": [records.location_entry(datafiles.store_location(store, record["id"]))],
         "status_reason": None,
     }
 

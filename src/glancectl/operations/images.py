@@ -109,6 +109,8 @@ def create_image(
     ``--location`` register an image that never passes through saving. Every
     check runs before the single insert, so a refusal leaves nothing behind.
     """
+    if initial:
+        lifecycle.check_new_image_takes_data(spec.disk_format, spec.container_format)
     image_id = checked_uuid(spec.image_id) if spec.image_id else None
     record = records.new_image(
         image_id=image_id,

@@ -207,7 +207,8 @@ def import_spec(task_input: Mapping) -> ImageSpec:
         container_format=records.validate_container_format(core.get("container_format", "bare")),
         visibility=records.validate_visibility(core.get("visibility", "shared")),
         protected=core.get("protected", False), os_hidden=core.get("os_hidden", False),
-        min_disk=core.get("min_disk", 0), min_ram=core.get("min_ram", 0),
+        min_disk=records.validate_min(core.get("min_disk", 0), "min_disk"),
+        min_ram=records.validate_min(core.get("min_ram", 0), "min_ram"),
         properties=custom, tags=core.get("tags", []), image_id=core.get("id"),
     )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from glancectl import datafiles, lifecycle, records
 from glancectl.config import Settings
-from glancectl.errors import InvalidValue, NotFound, Refused
+from glancectl.errors import NotFound, Refused
 from glancectl.lifecycle import ImageStatus
 from glancectl.operations.images import ImageSpec, create_image, editing, move, save
 from glancectl.store import Store
@@ -23,15 +23,9 @@ def checked_location(url: str) -> tuple[str, int | None]:
     return url, sources.probe_url(url)
 
 
-def _entry(url: str, metadata: dict | None) -> dict:
-    if metadata is not None and not isinstance(metadata, dict):
-        raise InvalidValue("location metadata must be a JSON object")
-    return {"url": url, "metadata": metadata or {}}
-
-
 def add_location(store: Store, settings: Settings, ref: str, url: str, metadata: dict | None = None) -> dict:
     url, size = checked_location(url)
-    entry = _entry(url, metadata)
+    entry = records.location_entry(url, metadata)
     with editing(store, ref) as record:
         lifecycle.check_locations_mutable(record, "add")
         existing = record.get("locations") or []
@@ -65,9 +59,12 @@ def create_with_location(
     store: Store, settings: Settings, spec: ImageSpec, url: str, metadata: dict | None = None
 ) -> dict:
     """Register an image whose data lives elsewhere: active at once, never saving (seed)."""
+    # Formats first: a refusal must not wait on (or depend on) a remote server.
+    lifecycle.check_new_image_takes_data(spec.disk_format, spec.container_format)
     url, size = checked_location(url)
     return create_image(store, settings, spec, initial={
-        "status": ImageStatus.ACTIVE, "locations": [_entry(url, metadata)], "size": size,
+        "status": ImageStatus.ACTIVE, "locations": [records.location_entry(url, metadata)],
+        "size": size,
     })
 
 
