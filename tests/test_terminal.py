@@ -26,10 +26,10 @@ def colours(text: str) -> set[int]:
     return {c for c in codes if 30 <= c <= 49 or 90 <= c <= 107}
 
 
-def draw_progress(env: Env, **kwargs) -> str:
-    with byte_progress(env, "Uploading", 1000, **kwargs) as update:
+def draw_progress(env: Env, total: int = 1000, done: int = 500, **kwargs) -> str:
+    with byte_progress(env, "Uploading", total, **kwargs) as update:
         if update is not None:
-            update(500)
+            update(done)
     return env.stderr.getvalue()
 
 
@@ -40,8 +40,16 @@ def draw_progress(env: Env, **kwargs) -> str:
 ])
 def test_progress_on_a_terminal_respects_no_color(environ, coloured):
     drawn = draw_progress(Env(stdout=Terminal(), stderr=Terminal(), environ=environ))
-    assert "Uploading" in drawn and "0.5/1.0 kB" in drawn
+    assert "Uploading" in drawn and "500/1,000 bytes" in drawn
     assert bool(colours(drawn)) is coloured
+
+
+def test_progress_counts_in_binary_units():
+    """32 MiB is 32.0 MiB, not "33.6 MB" (Rich's default counts in powers of 1000)."""
+    drawn = draw_progress(Env(stdout=Terminal(), stderr=Terminal(), environ={"NO_COLOR": "1"}),
+                          total=32 * 1024**2, done=16 * 1024**2)
+    assert "16.0/32.0 MiB" in drawn
+    assert " MB" not in drawn and " kB" not in drawn
 
 
 def test_no_progress_off_a_terminal_or_when_turned_off():

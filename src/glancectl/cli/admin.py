@@ -25,7 +25,7 @@ def config() -> None:
 
 
 @config.command("show")
-@output_options()
+@output_options(many=True)
 @pass_env
 def config_show(env: Env, output) -> None:
     """Show every setting, its value and where it came from.
@@ -59,7 +59,7 @@ def _render_actions(env: Env, output, actions, dry_run: bool, verb: str) -> None
 
 @click.command("scrub", cls=Command)
 @click.option("--dry-run", is_flag=True, help="Show what would be scrubbed; change nothing.")
-@output_options()
+@output_options(many=True)
 @pass_env
 def scrub(env: Env, dry_run: bool, output) -> None:
     """Remove data of pending_delete images older than scrub_time; mark them deleted.
@@ -77,7 +77,7 @@ def scrub(env: Env, dry_run: bool, output) -> None:
 @click.option("--age-in-days", type=click.IntRange(min=0), default=30, show_default=True,
               help="Purge deleted images deleted at least this many days ago.")
 @click.option("--dry-run", is_flag=True, help="Show what would be purged; change nothing.")
-@output_options()
+@output_options(many=True)
 @pass_env
 def purge(env: Env, age_in_days: int, dry_run: bool, output) -> None:
     """Remove old deleted image records and expired tasks for good.

@@ -22,7 +22,7 @@ COLUMNS = ("check", "subject", "problem", "action")
                    "os_hash_value and checksum (reads all the data).")
 @click.option("--repair", is_flag=True,
               help="Fix what is safe to fix, and say what was done.")
-@output_options()
+@output_options(many=True)
 @pass_env
 def doctor(env: Env, verify_data: bool, repair: bool, output) -> None:
     """Check the store; with --repair, fix what can be fixed safely.

@@ -9,7 +9,7 @@ from glancectl.cli.context import Env
 from glancectl.cli.errors import CLIError
 from glancectl.cli.helptext import option
 from glancectl.cli.lazy import LazyGroup
-from glancectl.cli.output import output_options, render_many, render_one
+from glancectl.cli.output import output_options, render_image, render_many
 from glancectl.cli.params import (
     expectation_options,
     file_option,
@@ -24,8 +24,9 @@ from glancectl.listing import IMAGE_SORT_KEYS, ImageFilter, TimeFilter
 from glancectl.operations import images as ops
 
 LIST_COLUMNS = ("id", "name", "status")
-LONG_COLUMNS = ("id", "name", "disk_format", "container_format", "size", "checksum", "status",
-                "visibility", "protected", "owner", "tags")
+# openstack image list --long's columns, with the hash Glance verifies downloads against.
+LONG_COLUMNS = ("id", "name", "disk_format", "container_format", "size", "checksum",
+                "os_hash_algo", "os_hash_value", "status", "visibility", "protected", "owner", "tags")
 
 
 @click.group(cls=LazyGroup, lazy={
@@ -61,7 +62,7 @@ def image() -> None:
              "web-download from --uri.")
 @option("--uri", metavar="URL", section="Data", help="With --import: the http(s):// URL to fetch.")
 @option("--wait", is_flag=True, section="Data", help="With --import: block until the import ends.")
-@output_options(quiet=True)
+@output_options(quiet=True, images=True)
 @pass_env
 def create(env: Env, name, disk_format, container_format, visibility, protected, os_hidden,
            min_disk, min_ram, properties, tags, image_id, path, location, location_metadata,
@@ -120,12 +121,12 @@ def create(env: Env, name, disk_format, container_format, visibility, protected,
         raise InvalidValue("--size (other than 0), --checksum and --hash need --file")
     else:
         record = ops.create_image(env.store, env.settings, spec)
-    render_one(env, output, records.image_view(record))
+    render_image(env, output, record)
 
 
 @image.command("show")
 @image_argument()
-@output_options()
+@output_options(images=True)
 @pass_env
 def show(env: Env, image_ref: str, output) -> None:
     """Show one image by ID or name, whatever its status.
@@ -135,7 +136,7 @@ def show(env: Env, image_ref: str, output) -> None:
       glancectl image show cirros
       glancectl image show 3c1d... -f value -c status
     """
-    render_one(env, output, records.image_view(ops.find_image(env.store, image_ref)))
+    render_image(env, output, ops.find_image(env.store, image_ref))
 
 
 def _time_filter(value: str | None, what: str) -> TimeFilter | None:
@@ -175,19 +176,23 @@ def _time_filter(value: str | None, what: str) -> TimeFilter | None:
 @option("--limit", type=click.IntRange(min=0), section="Sorting and paging",
         help="List at most this many.")
 @option("--marker", metavar="ID", section="Sorting and paging", help="Start after this image ID.")
-@option("--long", is_flag=True, section="Output", help="More columns in the table.")
-@output_options(quiet=True)
+@output_options(quiet=True, many=True, images=True)
 @pass_env
 def list_(env: Env, name, ids, status, visibility, owner, tags, properties, disk_format,
           container_format, checksum, os_hash_value, size_min, size_max, created_at, updated_at,
-          protected, os_hidden, include_deleted, sort, limit, marker, long, output) -> None:
+          protected, os_hidden, include_deleted, sort, limit, marker, output) -> None:
     """List images, with Glance's filters, sorting and paging.
+
+    Images come in the Glance API's order, newest first (created_at:desc),
+    not by name as 'openstack image list' and 'glance image-list' sort them;
+    --sort name:asc gives their order.
 
     \b
     Examples:
       glancectl image list
       glancectl image list --status active --tag gold --sort name:asc -f json
       glancectl image list --created-at gte:2026-01-01T00:00:00Z -q
+      glancectl image list --long --human-readable
     """
     image_filter = ImageFilter.build(
         exact={"name": name, "id": ids, "status": status, "disk_format": disk_format,
@@ -202,14 +207,14 @@ def list_(env: Env, name, ids, status, visibility, owner, tags, properties, disk
     )
     found = ops.list_images(env.store, image_filter, sort=sort, marker=marker, limit=limit)
     render_many(env, output, [records.image_view(r) for r in found],
-                LONG_COLUMNS if long else LIST_COLUMNS)
+                LONG_COLUMNS if output.long else LIST_COLUMNS)
 
 
 @image.command("set")
 @image_argument()
 @click.option("--name", help="New name.")
 @image_metadata_options
-@output_options()
+@output_options(images=True)
 @pass_env
 def set_(env: Env, image_ref, name, disk_format, container_format, visibility, protected,
          os_hidden, min_disk, min_ram, properties, tags, output) -> None:
@@ -231,7 +236,7 @@ def set_(env: Env, image_ref, name, disk_format, container_format, visibility, p
     if wanted.is_empty():
         raise InvalidValue("nothing to change; give at least one option (see --help)")
     record = ops.update_image(env.store, env.settings, image_ref, wanted)
-    render_one(env, output, records.image_view(record))
+    render_image(env, output, record)
 
 
 @image.command("unset")
@@ -239,7 +244,7 @@ def set_(env: Env, image_ref, name, disk_format, container_format, visibility, p
 @click.option("--property", "properties", multiple=True, metavar="KEY",
               help="Remove this property (repeatable).")
 @click.option("--tag", "tags", multiple=True, metavar="TAG", help="Remove this tag (repeatable).")
-@output_options()
+@output_options(images=True)
 @pass_env
 def unset(env: Env, image_ref, properties, tags, output) -> None:
     """Remove properties and tags from an image.
@@ -252,7 +257,7 @@ def unset(env: Env, image_ref, properties, tags, output) -> None:
         raise InvalidValue("nothing to unset; give --property or --tag")
     wanted = ops.ImageChanges(unset_properties=list(properties), remove_tags=list(tags))
     record = ops.update_image(env.store, env.settings, image_ref, wanted)
-    render_one(env, output, records.image_view(record))
+    render_image(env, output, record)
 
 
 @image.command("delete")

@@ -7,7 +7,7 @@ import click
 from glancectl import records
 from glancectl.cli.context import Env
 from glancectl.cli.image import image
-from glancectl.cli.output import output_options, render_many, render_one
+from glancectl.cli.output import output_options, render_image, render_many
 from glancectl.cli.params import (
     expectation_options,
     file_option,
@@ -46,7 +46,7 @@ def upload_data(env: Env, image_ref: str, source, expect: data_ops.Expectations,
 @image_argument()
 @file_option("Read the data from PATH ('-' for stdin, the default).")
 @expectation_options
-@output_options()
+@output_options(images=True)
 @pass_env
 def upload(env: Env, image_ref, path, expect_size, expect_checksum, expect_hash, no_progress,
            output) -> None:
@@ -63,7 +63,7 @@ def upload(env: Env, image_ref, path, expect_size, expect_checksum, expect_hash,
     """
     expect = data_ops.Expectations(expect_size, expect_checksum, expect_hash)
     record = upload_data(env, image_ref, open_input(env, path), expect, no_progress)
-    render_one(env, output, records.image_view(record))
+    render_image(env, output, record)
 
 
 @image.command("download")
@@ -98,7 +98,7 @@ def download(env: Env, image_ref, path, no_progress) -> None:
 
 @image.command("deactivate")
 @image_argument()
-@output_options()
+@output_options(images=True)
 @pass_env
 def deactivate(env: Env, image_ref, output) -> None:
     """Hold an active image: its record stays, downloads are refused.
@@ -109,12 +109,12 @@ def deactivate(env: Env, image_ref, output) -> None:
     Example:
       glancectl image deactivate cirros
     """
-    render_one(env, output, records.image_view(image_ops.deactivate_image(env.store, image_ref)))
+    render_image(env, output, image_ops.deactivate_image(env.store, image_ref))
 
 
 @image.command("reactivate")
 @image_argument()
-@output_options()
+@output_options(images=True)
 @pass_env
 def reactivate(env: Env, image_ref, output) -> None:
     """Make a deactivated image active again (a no-op on an active image).
@@ -123,7 +123,7 @@ def reactivate(env: Env, image_ref, output) -> None:
     Example:
       glancectl image reactivate cirros
     """
-    render_one(env, output, records.image_view(image_ops.reactivate_image(env.store, image_ref)))
+    render_image(env, output, image_ops.reactivate_image(env.store, image_ref))
 
 
 @image.group("location")
@@ -141,7 +141,7 @@ def location() -> None:
 @image_argument()
 @click.argument("url")
 @click.option("--metadata", metavar="JSON", help="Location metadata, a JSON object.")
-@output_options()
+@output_options(images=True)
 @pass_env
 def location_add(env: Env, image_ref, url, metadata, output) -> None:
     """Add a file:// or http(s):// location; the first makes a queued image active.
@@ -152,13 +152,13 @@ def location_add(env: Env, image_ref, url, metadata, output) -> None:
       glancectl image location add cirros http://127.0.0.1:8000/cirros.img --metadata '{"k": "v"}'
     """
     record = location_ops.add_location(env.store, env.settings, image_ref, url, json_object(metadata, "--metadata"))
-    render_one(env, output, records.image_view(record))
+    render_image(env, output, record)
 
 
 @location.command("remove")
 @image_argument()
 @click.argument("url")
-@output_options()
+@output_options(images=True)
 @pass_env
 def location_remove(env: Env, image_ref, url, output) -> None:
     """Remove a location; removing the last takes an active image back to queued.
@@ -167,12 +167,12 @@ def location_remove(env: Env, image_ref, url, output) -> None:
     Example:
       glancectl image location remove cirros file:///srv/images/cirros.img
     """
-    render_one(env, output, records.image_view(location_ops.remove_location(env.store, image_ref, url)))
+    render_image(env, output, location_ops.remove_location(env.store, image_ref, url))
 
 
 @location.command("list")
 @image_argument()
-@output_options()
+@output_options(many=True)
 @pass_env
 def location_list(env: Env, image_ref, output) -> None:
     """List an image's locations.

@@ -9,7 +9,7 @@ from glancectl.cli.context import Env
 from glancectl.cli.image import image
 from glancectl.cli.image_data import open_input
 from glancectl.cli.helptext import option
-from glancectl.cli.output import output_options, render_many, render_one
+from glancectl.cli.output import output_options, render_image, render_many
 from glancectl.cli.params import file_option, image_argument, no_progress_option, pass_env
 from glancectl.cli.progress import byte_progress
 from glancectl.cli.task import (
@@ -63,7 +63,7 @@ def create_and_import(env: Env, spec: image_ops.ImageSpec, *, path: str | None, 
 
 
 def finish(env: Env, output, record: dict, task: dict) -> None:
-    render_one(env, output, records.image_view(record))
+    render_image(env, output, record)
     exit_if_failed(task, f"import of image {records.image_label(record)} (task {task['id']})")
 
 
@@ -71,7 +71,7 @@ def finish(env: Env, output, record: dict, task: dict) -> None:
 @image_argument()
 @file_option("Read the data from PATH ('-' for stdin, the default).")
 @no_progress_option
-@output_options()
+@output_options(images=True)
 @pass_env
 def stage(env: Env, image_ref, path, no_progress, output) -> None:
     """Stage data for a glance-direct import: queued -> uploading.
@@ -85,7 +85,7 @@ def stage(env: Env, image_ref, path, no_progress, output) -> None:
       glancectl image import cirros --method glance-direct --wait
     """
     record = stage_from(env, image_ref, open_input(env, path), no_progress)
-    render_one(env, output, records.image_view(record))
+    render_image(env, output, record)
 
 
 @image.command("import", epilog=TASK_EXIT_CODES)
@@ -94,7 +94,7 @@ def stage(env: Env, image_ref, path, no_progress, output) -> None:
         help="glance-direct imports staged data; web-download fetches --uri.")
 @option("--uri", metavar="URL", section="Import", help="The http(s):// URL web-download fetches.")
 @worker_options
-@output_options()
+@output_options(images=True)
 @pass_env
 def import_(env: Env, image_ref, method, uri, wait, no_worker, no_progress, output) -> None:
     """Import data into an image with an api_image_import task: importing -> active.
@@ -117,7 +117,7 @@ def import_(env: Env, image_ref, method, uri, wait, no_worker, no_progress, outp
 
 @image.command("tasks")
 @image_argument()
-@output_options(quiet=True)
+@output_options(quiet=True, many=True)
 @pass_env
 def tasks(env: Env, image_ref, output) -> None:
     """List the tasks that worked on an image, newest first.

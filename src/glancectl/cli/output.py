@@ -1,8 +1,9 @@
-"""One output path for every command: table, json, value, csv; -c to pick columns; -q for IDs.
+"""One output path for every command: table, json, yaml, value, csv, shell; -c, -q, --long.
 
 Tables are for people: Rich on a terminal, a plain ASCII table (as
 openstackclient prints) elsewhere, so a pipe never pays for importing Rich.
-JSON uses Glance's field names verbatim, for scripts.
+JSON (and YAML, the same document) uses Glance's field names verbatim, for
+scripts; ``-f shell`` prints one record as ``name="value"`` lines, as cliff does.
 """
 
 from __future__ import annotations
@@ -10,15 +11,26 @@ from __future__ import annotations
 import csv
 import functools
 import json
+import re
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping, Sequence
 
 import click
 
+from glancectl import records
 from glancectl.cli.helptext import option
 
-FORMATS = ("table", "json", "value", "csv")
-_HEADING_OVERRIDES = {"id": "ID", "os_hidden": "Hidden", "owner": "Owner"}
+FORMATS = ("table", "json", "yaml", "value", "csv", "shell")
+# -f shell prints one record; a list has no shell form (cliff offers none either).
+LIST_FORMATS = tuple(f for f in FORMATS if f != "shell")
+_HEADING_OVERRIDES = {"id": "ID", "os_hidden": "Hidden", "owner": "Owner",
+                      "os_hash_algo": "Hash Algorithm", "os_hash_value": "Hash Value"}
+# Fields that hold byte counts, shown as "12.5 MiB" with --human-readable.
+SIZE_FIELDS = frozenset({"size", "virtual_size", "stored_bytes", "quota_bytes", "image_size_cap",
+                         "user_storage_quota", "largest_image"})
+# An image's fields too wide for an 80-100 column table (a sha512 is 128 characters);
+# the one-image table shows them with --long, -c, or any script format.
+IMAGE_WIDE_FIELDS = ("os_hash_value", "locations", "direct_url")
 
 
 @dataclass(frozen=True)
@@ -26,27 +38,62 @@ class OutputOptions:
     format: str = "table"
     columns: tuple[str, ...] = ()
     quiet: bool = False
+    long: bool = False
+    human_readable: bool = False
+    prefix: str = ""
+    noindent: bool = False
 
 
-def output_options(*, quiet: bool = False) -> Callable:
-    """Adds -f/-c (and -q where IDs alone make sense) and passes one ``output`` object."""
+def output_options(*, quiet: bool = False, many: bool = False, images: bool = False) -> Callable:
+    """Adds the output options and passes one ``output`` object.
+
+    ``quiet``: -q, where IDs alone make sense. ``many``: the command prints a list,
+    so no -f shell. ``images``: it prints images, so --long and --human-readable.
+    """
+    formats = LIST_FORMATS if many else FORMATS
 
     def decorate(func):
-        @option("-f", "--format", "output_format", type=click.Choice(FORMATS), section="Output",
+        @option("-f", "--format", "output_format", type=click.Choice(formats), section="Output",
                 default="table", show_default=True, help="Output format.")
         @option("-c", "--column", "columns", multiple=True, metavar="NAME", section="Output",
                 help="Show only this column (repeatable), by field name or heading.")
+        @option("--noindent", is_flag=True, section="Output",
+                help="With -f json: the whole document on one line.")
         @functools.wraps(func)
-        def wrapper(*args, output_format, columns, quiet_ids=False, **kwargs):
-            kwargs["output"] = OutputOptions(output_format, tuple(columns), quiet_ids)
+        def wrapper(*args, output_format, columns, noindent, quiet_ids=False, long=False,
+                    human_readable=False, prefix="", **kwargs):
+            kwargs["output"] = OutputOptions(output_format, tuple(columns), quiet_ids, long,
+                                             human_readable, prefix, noindent)
             return func(*args, **kwargs)
 
+        if not many:
+            wrapper = option("--prefix", default="", metavar="PREFIX", section="Output",
+                             help="With -f shell: put PREFIX before every variable name.")(wrapper)
+        if images:
+            wrapper = option("--human-readable", is_flag=True, section="Output",
+                             help="Sizes in binary units (12.5 MiB) in table, value, csv and "
+                                  "shell output; json and yaml keep bytes.")(wrapper)
+            wrapper = option("--long", is_flag=True, section="Output", help=(
+                "More columns: formats, size, checksum and hashes, visibility, owner, tags."
+                if many else "Every field in the table, os_hash_value and locations too."))(wrapper)
         if quiet:
             wrapper = option("-q", "--quiet", "quiet_ids", is_flag=True, section="Output",
                              help="Print only IDs, one per line.")(wrapper)
         return wrapper
 
     return decorate
+
+
+def human_size(size: int) -> str:
+    """Bytes in binary units, as people read them: 512 B, 12.5 MiB, 1 TiB."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(value) < 1024 or unit == "PiB":
+            break
+        value /= 1024
+    if unit == "B":
+        return f"{size} B"
+    return f"{value:.1f}".removesuffix(".0") + f" {unit}"
 
 
 def heading(key: str) -> str:
@@ -88,24 +135,69 @@ def safe_text(text: str) -> str:
     return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
-def human(value) -> str:
+def human(value, *, escape: bool = True) -> str:
+    """A value as text; control characters made visible unless ``escape`` is off."""
+    text = _text(value)
+    return safe_text(text) if escape else text
+
+
+def _text(value) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
         return str(value)
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return safe_text(", ".join(value))
+        return ", ".join(value)
     if isinstance(value, (list, dict)):
-        return safe_text(json.dumps(value, sort_keys=True))
-    return safe_text(str(value))
+        return json.dumps(value, sort_keys=True)
+    return str(value)
 
 
 # json leaves DEL and the C1 controls raw; escape them so a terminal never acts on them.
 _C1_ESCAPES = {code: f"\\u{code:04x}" for code in range(0x7F, 0xA0)}
 
 
-def to_json(value) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False).translate(_C1_ESCAPES)
+def to_json(value, *, indent: int | None = 2) -> str:
+    return json.dumps(value, indent=indent, ensure_ascii=False).translate(_C1_ESCAPES)
+
+
+def to_yaml(value) -> str:
+    """The JSON document as YAML; PyYAML loads only when -f yaml is asked for."""
+    import yaml
+
+    return yaml.safe_dump(value, default_flow_style=False, sort_keys=False, allow_unicode=True,
+                          width=1_000_000).rstrip("\n")
+
+
+_NOT_IN_NAME = re.compile(r"[^A-Za-z0-9_]")
+_DOUBLE_QUOTED_SPECIALS = re.compile(r'([\\"$`])')
+
+
+def shell_name(prefix: str, key: str) -> str:
+    """A shell variable name: anything but letters, digits and _ becomes _."""
+    name = _NOT_IN_NAME.sub("_", prefix + key)
+    return f"_{name}" if name[:1].isdigit() or not name else name
+
+
+def shell_value(text: str) -> str:
+    """Double-quoted so that ``eval`` gives back exactly ``text``: no expansion, no command."""
+    return '"' + _DOUBLE_QUOTED_SPECIALS.sub(r"\\\1", text) + '"'
+
+
+def _shown(output: OutputOptions, views: Sequence[Mapping]) -> list[dict]:
+    """The records as text formats show them: sizes in binary units with --human-readable."""
+    if not output.human_readable:
+        return list(views)
+    return [{k: human_size(v) if k in SIZE_FIELDS and isinstance(v, int) and not isinstance(v, bool)
+             else v for k, v in view.items()} for view in views]
+
+
+def _document(env, output: OutputOptions, value) -> None:
+    """JSON or YAML of the same document, for scripts."""
+    if output.format == "yaml":
+        print(to_yaml(value), file=env.stdout)
+    else:
+        print(to_json(value, indent=None if output.noindent else 2), file=env.stdout)
 
 
 def _plain_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
@@ -172,21 +264,40 @@ def _csv(env, headers: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
     writer.writerows(rows)
 
 
-def render_one(env, output: OutputOptions, view: Mapping) -> None:
-    """One record: a Field/Value table, or the record itself for scripts."""
+def render_one(env, output: OutputOptions, view: Mapping, *, wide: Sequence[str] = ()) -> None:
+    """One record: a Field/Value table, or the record itself for scripts.
+
+    ``wide`` fields are left out of the default table (``--long`` shows them).
+    """
     if output.quiet:
         print(view["id"], file=env.stdout)
         return
-    keys = select_columns(env, output.columns, [view]) if output.columns else list(view)
-    if output.format == "json":
-        print(to_json({k: view.get(k) for k in keys}), file=env.stdout)
-    elif output.format == "value":
+    if output.columns:
+        keys = select_columns(env, output.columns, [view])
+    elif output.format == "table" and not output.long:
+        keys = [k for k in view if k not in wide]
+    else:
+        keys = list(view)
+    if output.format in ("json", "yaml"):
+        _document(env, output, {k: view.get(k) for k in keys})
+        return
+    (view,) = _shown(output, [view])
+    if output.format == "value":
         for key in keys:
             print(human(view.get(key)), file=env.stdout)
     elif output.format == "csv":
         _csv(env, [safe_text(k) for k in keys], [[human(view.get(k)) for k in keys]])
+    elif output.format == "shell":
+        for key in keys:
+            print(f"{shell_name(output.prefix, key)}={shell_value(human(view.get(key), escape=False))}",
+                  file=env.stdout)
     else:
         _table(env, ["Field", "Value"], [[safe_text(k), human(view.get(k))] for k in keys])
+
+
+def render_image(env, output: OutputOptions, record: Mapping) -> None:
+    """One image, as Glance shows it; its widest fields only with --long."""
+    render_one(env, output, records.image_view(record), wide=IMAGE_WIDE_FIELDS)
 
 
 def render_many(
@@ -199,14 +310,15 @@ def render_many(
         return
     if output.columns:
         keys = select_columns(env, output.columns, views, table_columns)
-    elif output.format == "json":
+    elif output.format in ("json", "yaml"):
         keys = None  # every field, exactly as Glance names them
     else:
         keys = list(table_columns)
-    if output.format == "json":
-        chosen = [dict(v) if keys is None else {k: v.get(k) for k in keys} for v in views]
-        print(to_json(chosen), file=env.stdout)
-    elif output.format == "value":
+    if output.format in ("json", "yaml"):
+        _document(env, output, [dict(v) if keys is None else {k: v.get(k) for k in keys} for v in views])
+        return
+    views = _shown(output, views)
+    if output.format == "value":
         for view in views:
             print(" ".join(human(view.get(k)) for k in keys), file=env.stdout)
     elif output.format == "csv":

@@ -1,4 +1,4 @@
-"""A byte progress bar on stderr, only when stderr is a terminal."""
+"""A byte progress bar on stderr, only when stderr is a terminal, in binary units (MiB)."""
 
 from __future__ import annotations
 
@@ -14,11 +14,22 @@ def byte_progress(env, description: str, total: int | None, *, enabled: bool = T
         yield None
         return
     from rich.progress import (
-        BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn,
+        BarColumn, DownloadColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn,
     )
+    from rich.text import Text
 
-    columns = [TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-               TransferSpeedColumn(), TimeRemainingColumn()]
+    from glancectl.cli.output import human_size
+
+    class BinarySpeedColumn(ProgressColumn):
+        """Rich's TransferSpeedColumn counts in powers of 1000; sizes here are MiB, GiB."""
+
+        def render(self, task) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text("?" if speed is None else f"{human_size(int(speed))}/s",
+                        style="progress.data.speed")
+
+    columns = [TextColumn("{task.description}"), BarColumn(), DownloadColumn(binary_units=True),
+               BinarySpeedColumn(), TimeRemainingColumn()]
     with Progress(*columns, console=env.console(stderr=True), transient=True) as bar:
         task = bar.add_task(description, total=total)
 

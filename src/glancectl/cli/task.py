@@ -173,7 +173,7 @@ def create(env: Env, task_type, task_input, wait, no_worker, no_progress, output
 @option("--limit", type=click.IntRange(min=0), section="Sorting and paging",
         help="List at most this many.")
 @option("--marker", metavar="ID", section="Sorting and paging", help="Start after this task ID.")
-@output_options(quiet=True)
+@output_options(quiet=True, many=True)
 @pass_env
 def list_(env: Env, status, task_type, sort, limit, marker, output) -> None:
     """List tasks, newest first, with Glance's filters, sorting and paging.
@@ -208,7 +208,7 @@ def show(env: Env, task_id, output) -> None:
 @task.command("run", epilog=RUN_EXIT_CODES)
 @option("--task", "task_id", metavar="TASK", section="Task", help="Work only this task.")
 @no_progress_option
-@output_options(quiet=True)
+@output_options(quiet=True, many=True)
 @pass_env
 def run(env: Env, task_id, no_progress, output) -> None:
     """Work pending tasks in the foreground, oldest first (scripts, cron, recovery).

@@ -1,0 +1,141 @@
+"""Output habits from openstackclient/cliff: -f yaml/shell, --noindent, --prefix, --long,
+--human-readable, and a first table that fits a terminal."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from glancectl.cli.output import human_size
+from tests.conftest import FORMATS, REPO
+
+
+@pytest.fixture
+def demo(gctl, tmp_path):
+    """The Quick start's image: 1 MiB of data from a file."""
+    data = tmp_path / "demo.raw"
+    data.write_bytes(b"\x01" * 1048576)
+    return gctl.ok("image", "create", "demo", *FORMATS, "--file", str(data), "-f", "json").json()
+
+
+def test_the_quick_start_table_fits_a_terminal(gctl, tmp_path):
+    data = tmp_path / "demo.raw"
+    data.write_bytes(b"\x01" * 1048576)
+    made = gctl.ok("image", "create", "demo", *FORMATS, "--file", str(data))
+    widths = [len(line) for line in made.stdout.splitlines()]
+    assert max(widths) <= 80, made.stdout
+    assert "os_hash_value" not in made.stdout and "locations" not in made.stdout
+    assert max(len(line) for line in gctl.ok("image", "list").stdout.splitlines()) <= 80
+
+
+def test_long_json_and_columns_still_give_the_wide_fields(gctl, demo):
+    long = gctl.ok("image", "show", "demo", "--long").stdout
+    assert demo["os_hash_value"] in long and "locations" in long
+    assert gctl.ok("image", "show", "demo", "-f", "json").json()["os_hash_value"] == demo["os_hash_value"]
+    assert demo["os_hash_value"] in gctl.ok("image", "show", "demo", "-c", "os_hash_value").stdout
+    assert demo["os_hash_value"] in gctl.ok("image", "show", "demo", "-f", "value").stdout
+
+
+@pytest.mark.parametrize("args", [["image", "show", "demo"], ["image", "list"],
+                                  ["image", "list", "-c", "id", "-c", "size"], ["config", "show"]])
+def test_yaml_is_the_json_document(gctl, demo, args):
+    as_json = gctl.ok(*args, "-f", "json").json()
+    shown = gctl.ok(*args, "-f", "yaml").stdout
+    assert yaml.safe_load(shown) == as_json
+    assert not shown.lstrip().startswith(("{", "["))
+
+
+def test_noindent_prints_one_line(gctl, demo):
+    for args in (["image", "show", "demo"], ["image", "list"]):
+        compact = gctl.ok(*args, "-f", "json", "--noindent").stdout
+        assert compact.count("\n") == 1 and compact.endswith("\n")
+        assert json.loads(compact) == gctl.ok(*args, "-f", "json").json()
+
+
+HOSTILE = 'it\'s "a" $HOME `touch pwned` $(touch pwned) \\ back\nslash'
+
+
+def test_shell_output_evaluates_back_to_the_values(gctl, tmp_path):
+    made = gctl.create("x", "--property", f"note={HOSTILE}", "--property", "os-distro=cirros",
+                       "--tag", "a", "--tag", "b")
+    shown = gctl.ok("image", "show", made["id"], "-f", "shell", "--prefix", "img_").stdout
+    assert 'img_name="x"\n' in shown and f'img_id="{made["id"]}"' in shown
+    script = (shown + 'printf "%s\\0" "$img_note" "$img_os_distro" "$img_tags" "$img_protected"'
+              ' "$img_size"')
+    result = subprocess.run(["sh", "-c", script], capture_output=True, cwd=tmp_path, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode().split("\0")[:-1] == [HOSTILE, "cirros", "a, b", "False", ""]
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_shell_columns_and_task_records(gctl):
+    made = gctl.create("x")
+    assert gctl.ok("image", "show", "x", "-f", "shell", "-c", "status").stdout == 'status="queued"\n'
+    task = gctl.ok("task", "create", "--type", "import", "--no-worker", "-f", "shell", "--input",
+                   '{"import_from": "file:///nonexistent", "import_from_format": "raw",'
+                   ' "image_properties": {}}').stdout
+    assert 'status="pending"' in task and 'type="import"' in task
+
+
+def test_shell_is_for_one_record_and_is_refused_on_lists_before_any_work(gctl):
+    result = gctl("image", "list", "-f", "shell")
+    assert result.exit_code == 2 and "'shell' is not one of" in result.stderr
+    result = gctl("task", "run", "-f", "shell")
+    assert result.exit_code == 2 and result.stdout == ""
+
+
+def test_yaml_loads_only_when_asked_for(tmp_path):
+    code = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(REPO / 'src')!r})\n"
+        "from glancectl.cli.main import cli\n"
+        "try:\n"
+        f"    cli.main(['--home', {str(tmp_path)!r}, 'image', 'list', '-f', sys.argv[1]],"
+        " prog_name='glancectl')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('yaml' in sys.modules, file=sys.stderr)\n"
+    )
+    for fmt, loaded in (("json", "False"), ("table", "False"), ("yaml", "True")):
+        result = subprocess.run([sys.executable, "-c", code, fmt], capture_output=True, text=True,
+                                timeout=60)
+        assert result.stderr.splitlines()[-1] == loaded, (fmt, result.stderr)
+
+
+@pytest.mark.parametrize("size, text", [(0, "0 B"), (512, "512 B"), (1024, "1 KiB"),
+                                        (13107200, "12.5 MiB"), (32 * 1024**2, "32 MiB"),
+                                        (1024**4, "1 TiB")])
+def test_human_size_is_binary(size, text):
+    assert human_size(size) == text
+
+
+def test_human_readable_on_show_and_list(gctl, tmp_path):
+    data = tmp_path / "d.raw"
+    data.write_bytes(b"\x02" * 13107200)
+    gctl.ok("image", "create", "big", *FORMATS, "--file", str(data))
+    assert gctl.ok("image", "show", "big", "-c", "size", "-f", "value", "--human-readable").stdout == "12.5 MiB\n"
+    listed = gctl.ok("image", "list", "--long", "--human-readable").stdout
+    assert "12.5 MiB" in listed and "13107200" not in listed
+    assert 'size="12.5 MiB"' in gctl.ok("image", "show", "big", "-f", "shell", "--human-readable").stdout
+    # Documents for scripts keep Glance's bytes.
+    assert gctl.ok("image", "show", "big", "-f", "json", "--human-readable").json()["size"] == 13107200
+
+
+def test_list_long_adds_the_hash_columns(gctl, demo):
+    short = gctl.ok("image", "list").stdout
+    long = gctl.ok("image", "list", "--long").stdout
+    assert demo["os_hash_value"] not in short
+    for text in ("Checksum", "Hash Algorithm", "Hash Value", demo["checksum"], demo["os_hash_value"],
+                 "sha512"):
+        assert text in long
+    assert gctl.ok("image", "list", "-c", "Hash Value", "-f", "value").stdout == demo["os_hash_value"] + "\n"
+
+
+def test_list_help_says_which_order(gctl):
+    shown = " ".join(gctl.ok("image", "list", "--help").stdout.split())
+    assert "newest first (created_at:desc), not by name" in shown
+    assert "--sort name:asc" in shown
