@@ -210,6 +210,14 @@ class Store:
         ensure_dir(self.lease_dir)
         return Lease(path)
 
+    def adopt_lease(self, record_id: str, fd: int) -> "Lease":
+        """The lease another process took for ``record_id`` and handed down as ``fd``."""
+        return Lease.adopt(self._lease_path(record_id), fd)
+
+    def lease_file_exists(self, record_id: str) -> bool:
+        """A lease file with no live holder marks a process that died holding it."""
+        return self._lease_path(record_id).exists()
+
     def lease_is_live(self, record_id: str) -> bool:
         """True while some live process holds this record's lease."""
         held, fd = _probe_lease(self._lease_path(record_id), fcntl.LOCK_SH)
@@ -274,6 +282,29 @@ class Lease:
                 return
             os.close(fd)
 
+    @classmethod
+    def adopt(cls, path: Path, fd: int) -> "Lease":
+        """Hold a lease through ``fd``, inherited from the process that took it.
+
+        flock belongs to the open file, not the process: once the parent
+        closes its copy, the lease lives exactly as long as this one does.
+        """
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a no-op on the lock we inherited
+            ours = _same_file(fd, path)
+        except OSError:
+            ours = False
+        if not ours:
+            os.close(fd)
+            raise StoreUnavailable(f"file descriptor {fd} does not hold the lease {path}")
+        lease = cls.__new__(cls)
+        lease.path, lease._fd = path, fd
+        return lease
+
+    @property
+    def fd(self) -> int | None:
+        return self._fd
+
     def release(self) -> None:
         """The write ended and its outcome is recorded: remove the lease."""
         if self._fd is not None:
@@ -286,7 +317,10 @@ class Lease:
             self._fd = None
 
     def abandon(self) -> None:
-        """Let go but keep the file: to recovery this writer died, and its record gets settled."""
+        """Let go but keep the file: to recovery this writer died, and its record gets settled.
+
+        A process this one handed the lease to (``adopt``) still holds it.
+        """
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None

@@ -66,7 +66,9 @@ class Env:
     def store(self) -> Store:
         from glancectl.operations.recovery import sweep
 
-        return Store(self.home, lock_timeout=self.lock_timeout, after_lock=sweep)
+        # Settings only when a write happens: failing an abandoned task needs them.
+        return Store(self.home, lock_timeout=self.lock_timeout,
+                     after_lock=lambda store: sweep(store, self.settings))
 
     def console(self, *, stderr: bool = False):
         """A Rich console on one of our streams; Rich is imported only when drawing."""

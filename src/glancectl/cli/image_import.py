@@ -36,8 +36,9 @@ def import_and_follow(env: Env, image_ref: str, method: str, uri: str | None, *,
                       no_worker: bool = False, no_progress: bool = False) -> tuple[dict, dict]:
     """Start an api_image_import task for the image; returns (image, task) as they now are."""
     check_worker_flags(wait=wait, no_worker=no_worker)
-    record, task = importing.start_import(env.store, env.settings, image_ref, method, uri)
-    task = start(env, task, wait=wait, no_worker=no_worker, no_progress=no_progress)
+    record, task, lease = importing.start_import(env.store, env.settings, image_ref, method, uri,
+                                                 run_later=no_worker)
+    task = start(env, task, lease, wait=wait, no_progress=no_progress)
     if wait:
         record = image_ops.find_image(env.store, record["id"])
     return record, task

@@ -41,7 +41,8 @@ def worker_options(func):
         option("--wait", is_flag=True, section="Worker",
                help="Block until the task ends; exit non-zero if it fails."),
         option("--no-worker", is_flag=True, section="Worker",
-               help="Only record the task; 'glancectl task run' works it later."),
+               help="Only record the task; it stays pending until 'glancectl task run' "
+                    "works it (nobody else fails it)."),
         no_progress_option,
     ]):
         func = decorate(func)
@@ -54,15 +55,14 @@ def check_worker_flags(*, wait: bool, no_worker: bool) -> None:
         raise InvalidValue("--wait needs a worker; leave out --no-worker")
 
 
-def start(env: Env, task: dict, *, wait: bool, no_worker: bool, no_progress: bool) -> dict:
-    """Hand a pending task to a new worker process; with ``wait``, follow it to its end."""
-    check_worker_flags(wait=wait, no_worker=no_worker)
-    if no_worker:
+def start(env: Env, task: dict, lease, *, wait: bool, no_progress: bool) -> dict:
+    """Hand a pending task and its lease to a new worker process; with ``wait``, follow it
+    to its end. Without a lease the task was recorded with --no-worker."""
+    if lease is None:
         if env.stderr_isatty:
             env.message(f"Task {task['id']} is pending; 'glancectl task run' will work it.")
         return task
-    worker = ops.spawn_worker(env.home, task["id"], environ=env.environ,
-                              lock_timeout=env.lock_timeout)
+    worker = ops.spawn_worker(env.store, task["id"], lease, environ=env.environ)
     if not wait:
         if env.stderr_isatty:
             env.message(f"Task {task['id']} runs in the background; follow it with "
@@ -156,8 +156,9 @@ def create(env: Env, task_type, task_input, wait, no_worker, no_progress, output
         raise InvalidValue("Task 'type' is required")
     check_worker_flags(wait=wait, no_worker=no_worker)
     tasks_input = _read_input(env, task_input)
-    record = importing.create_task(env.store, env.settings, task_type, tasks_input)
-    record = start(env, record, wait=wait, no_worker=no_worker, no_progress=no_progress)
+    record, lease = importing.create_task(env.store, env.settings, task_type, tasks_input,
+                                          run_later=no_worker)
+    record = start(env, record, lease, wait=wait, no_progress=no_progress)
     render_one(env, output, records.task_view(record))
     exit_if_failed(record, f"task {record['id']}")
 
@@ -207,13 +208,15 @@ def show(env: Env, task_id, output) -> None:
 
 @task.command("run", epilog=RUN_EXIT_CODES)
 @option("--task", "task_id", metavar="TASK", section="Task", help="Work only this task.")
+# How a worker started by 'task create' receives the task's lease from its creator.
+@click.option("--lease-fd", type=click.IntRange(min=0), hidden=True)
 @no_progress_option
 @output_options(quiet=True, many=True)
 @pass_env
-def run(env: Env, task_id, no_progress, output) -> None:
+def run(env: Env, task_id, lease_fd, no_progress, output) -> None:
     """Work pending tasks in the foreground, oldest first (scripts, cron, recovery).
 
-    First fails every task left in processing by a worker that died (its
+    First fails every pending or processing task whose owner died (its
     lease is gone), with a message saying so, and settles its image. Exits
     with the worst failure's code among the tasks it worked; with --task,
     the way 'task create --wait' would for that task.
@@ -226,8 +229,11 @@ def run(env: Env, task_id, no_progress, output) -> None:
     def progress_for(record: dict):
         return byte_progress(env, f"Task {record['id'][:8]}", None, enabled=not no_progress)
 
+    if lease_fd is not None and task_id is None:
+        raise InvalidValue("--lease-fd goes with --task")
     if task_id is not None:
-        ran = [ops.run_one(env.store, env.settings, task_id, progress_for=progress_for)]
+        ran = [ops.run_one(env.store, env.settings, task_id, progress_for=progress_for,
+                           lease_fd=lease_fd)]
     else:
         settled, ran = ops.run_pending(env.store, env.settings, progress_for=progress_for)
         for record in settled:

@@ -246,9 +246,13 @@ class _Doctor:
         return "returned to queued; partial data removed"
 
     def stuck_tasks(self) -> Iterator[_Problem]:
+        from glancectl.operations import tasks  # the task runner owns what abandoned means
+
         for task in self.records(self.store.tasks):
-            if task["status"] == TaskStatus.PROCESSING and not self.store.lease_is_live(task["id"]):
-                yield _Problem("stuck-task", task["id"], "processing with no live worker (it died)",
+            if tasks.is_abandoned(self.store, task):
+                owner = "worker" if task["status"] == TaskStatus.PROCESSING else "creator or worker"
+                yield _Problem("stuck-task", task["id"],
+                               f"{task['status']} with no live process owning it (its {owner} died)",
                                "mark it failed, saying why",
                                lambda task=task: self._settle_task(task))
 
@@ -274,7 +278,7 @@ class _Doctor:
         in_flight = {r["id"] for r in self.records(self.store.images)
                      if r["status"] in lifecycle.IN_FLIGHT_STATUSES}
         in_flight |= {t["id"] for t in self.records(self.store.tasks)
-                      if t["status"] == TaskStatus.PROCESSING}
+                      if t["status"] in (TaskStatus.PENDING, TaskStatus.PROCESSING)}
         for record_id in self.store.dead_leases():
             if record_id not in in_flight:  # those are stuck-image/stuck-task findings
                 path = self.store.lease_dir / f"{record_id}.lock"

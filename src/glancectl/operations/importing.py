@@ -28,7 +28,7 @@ from glancectl.operations import data, tasks
 from glancectl.operations.images import ImageSpec, create_image, editing, move, save
 from glancectl.operations.recovery import settle_if_abandoned
 from glancectl.storage import fsync_dir, remove_quietly
-from glancectl.store import Store
+from glancectl.store import Lease, Store
 
 GLANCE_DIRECT = "glance-direct"
 WEB_DOWNLOAD = "web-download"
@@ -96,19 +96,28 @@ def _check_importable(image: Mapping, method: str) -> None:
 
 
 def start_import(store: Store, settings: Settings, ref: str, method: str,
-                 uri: str | None = None) -> tuple[dict, dict]:
-    """Record a pending api_image_import task and lock the image for it; returns (image, task)."""
+                 uri: str | None = None, *, run_later: bool = False) -> tuple[dict, dict, Lease | None]:
+    """Record a pending api_image_import task and lock the image for it.
+
+    Returns (image, task, the task's lease): see ``tasks.insert``.
+    """
     request = import_request(method, uri)
     with editing(store, ref) as image:
         image = settle_if_abandoned(store, image)
         tasks.check_no_active_task(store, settings, image)
         _check_importable(image, method)
-        task = tasks.insert(store, records.new_task(
+        task = records.new_task(
             task_type="api_image_import",
             task_input={"image_id": image["id"], "import_req": request},
-            owner=records.current_owner(), image_id=image["id"]))
-        image = save(store, image, {"import_task": task["id"]})
-    return image, task
+            owner=records.current_owner(), image_id=image["id"])
+        lease = tasks.insert(store, task, run_later=run_later)
+        try:
+            image = save(store, image, {"import_task": task["id"]})
+        except BaseException:
+            if lease is not None:
+                lease.abandon()  # the task is failed as abandoned by whoever looks next
+            raise
+    return image, task, lease
 
 
 def _import_precheck(store: Store, settings: Settings, task: Mapping) -> None:
@@ -248,16 +257,23 @@ HANDLERS = {
 }
 
 
-def create_task(store: Store, settings: Settings, task_type: str, task_input) -> dict:
-    """``task create``: check the type and input as Glance does, then record it pending."""
+def create_task(store: Store, settings: Settings, task_type: str, task_input, *,
+                run_later: bool = False) -> tuple[dict, Lease | None]:
+    """``task create``: check the type and input as Glance does, then record it pending.
+
+    Returns the task and its lease (see ``tasks.insert``).
+    """
     tasks.check_task_type(task_type)
     if not isinstance(task_input, dict):
         raise InvalidValue("Task 'input' must be a JSON object")
     if task_type == "api_image_import":
         image_id, request = _parse_api_import(task_input)
         method = request["method"]
-        return start_import(store, settings, image_id, method["name"], method.get("uri"))[1]
+        _, task, lease = start_import(store, settings, image_id, method["name"], method.get("uri"),
+                                      run_later=run_later)
+        return task, lease
     import_spec(task_input)
+    task = records.new_task(task_type=task_type, task_input=task_input,
+                            owner=records.current_owner())
     with store.writing():
-        return tasks.insert(store, records.new_task(
-            task_type=task_type, task_input=task_input, owner=records.current_owner()))
+        return task, tasks.insert(store, task, run_later=run_later)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 
 from glancectl import datafiles, lifecycle, records
-from glancectl.lifecycle import ImageStatus, TaskStatus
+from glancectl.config import Settings
+from glancectl.lifecycle import ImageStatus
 from glancectl.storage import TEMP_MARKER, remove_quietly
 from glancectl.store import Store
 
@@ -45,14 +46,16 @@ def data_temps(store: Store, image_id: str) -> list:
     return [p for p in directory.iterdir() if datafiles.temp_owner(p) == image_id]
 
 
-def sweep(store: Store) -> list[str]:
+def sweep(store: Store, settings: Settings | None = None) -> list[str]:
     """Run under the store lock on every write: clear what dead writers left.
 
     Record temp files (and meta.json's, in the home) can only belong to a
     dead process, because records are only written under the lock we hold.
     Data temps belong to whoever holds their image's lease. A lease file
     whose holder is gone marks a writer that died, even one that died
-    before writing a byte. All these directories are small, so this is cheap.
+    before writing a byte, or a task whose owner died; with ``settings``
+    (a failed task's expiry needs them) such a task is failed here.
+    All these directories are small, so this is cheap.
     """
     done: list[str] = []
     for directory in (store.home, store.images.directory, store.tasks.directory):
@@ -75,10 +78,18 @@ def sweep(store: Store) -> list[str]:
             done += settle_dead_writer(store, owner)
             continue
         task = store.tasks.get(owner)
-        # A processing task's dead lease is the task runner's to settle (it fails the
-        # task); any other was left by a worker killed just before or after its task.
-        if task is None or task["status"] != TaskStatus.PROCESSING:
-            store.clear_lease(owner)
+        if task is not None and not lifecycle.is_final_task_status(task["status"]):
+            if settings is None:
+                continue  # whoever looks at the task next fails it
+            from glancectl.operations.tasks import settle_if_dead  # tasks need recovery
+
+            task = settle_if_dead(store, settings, task)  # clears the lease when it fails it
+            if lifecycle.is_final_task_status(task["status"]):
+                done.append(f"task {owner} had lost its owner; it is now {task['status']}")
+                continue
+        # Left by a worker killed just after its task ended, or by 'task run' killed
+        # while claiming a task that waits for it: the task itself is fine.
+        if store.clear_lease(owner):
             done.append(f"removed the lease a dead worker left for {owner}")
     return done
 

@@ -2,12 +2,16 @@
 
 ``task create`` (and ``image import``) records a pending task and starts a
 detached worker, ``glancectl task run --task ID``, so the shell is free at
-once. A worker claims a task under the store lock and holds the task's
-lease (a flock the kernel drops when the process dies, however it dies)
-until the task has ended. So a task left in processing by a dead worker is
-known to be dead, never guessed from its age; whoever looks at it next
-fails it with a message saying so. The work itself belongs to the task's
-type (``operations.importing``).
+once. From the moment a task is recorded a live process owns it through the
+task's lease (a flock the kernel drops when the process dies, however it
+dies): the creator takes the lease before it writes the record and hands
+the locked file down to the worker it starts, which holds it until the task
+has ended. So a pending or processing task with no live lease is known to
+be abandoned, never guessed from its age; whoever looks at it next fails it
+with a message saying so. The one exception is a task recorded with
+``--no-worker``: it is left pending on purpose (``run_later``) for
+``glancectl task run``, which takes the lease when it claims it. The work
+itself belongs to the task's type (``operations.importing``).
 
 A failed task keeps the exit code its failure means (``exit_code``, not
 shown), so ``--wait`` can exit the way the same failure would in the
@@ -46,6 +50,18 @@ WORKER_DIED = (
     "The worker running this task (process {pid}) ended before finishing it (killed or "
     "crashed); nothing it left half-done was kept. Create the task again to retry."
 )
+NEVER_STARTED = (
+    "The process that recorded this task, or the worker it started, ended before the worker "
+    "took the task over (killed or crashed); nothing was done. Create the task again to retry."
+)
+# No lease file at all: nobody died holding the task, yet nobody holds it. Its record
+# was put back from a backup (doctor --repair) or written by an older glancectl.
+NO_OWNER = (
+    "No process owns this task and none died holding it: its record was probably restored "
+    "from a backup ('glancectl doctor --repair'), and what became of the work is unknown. "
+    "Check its image, and create the task again if it is needed."
+)
+RUN_LATER = "run_later"  # bookkeeping: left pending on purpose, for 'glancectl task run'
 Progress = Callable[[int], None]
 
 
@@ -109,25 +125,40 @@ def failure_exit_code(task: Mapping) -> int:
     return task.get("exit_code") or ExitCode.INTERNAL_ERROR
 
 
-# -- dead workers ----------------------------------------------------------
+# -- abandoned tasks ---------------------------------------------------------
+def is_abandoned(store: Store, task: Mapping) -> bool:
+    """An unfinished task that no live process owns, and none was meant to own."""
+    if task["status"] == TaskStatus.PENDING and task.get(RUN_LATER):
+        return False  # waiting for 'glancectl task run', which is deliberate
+    return not is_final(task["status"]) and not store.lease_is_live(task["id"])
+
+
+def _abandoned_message(store: Store, task: Mapping) -> str:
+    if not store.lease_file_exists(task["id"]):
+        return NO_OWNER
+    if task["status"] == TaskStatus.PENDING:
+        return NEVER_STARTED
+    return WORKER_DIED.format(pid=task.get("worker_pid", "?"))
+
+
 def settle_if_dead(store: Store, settings: Settings, task: dict) -> dict:
-    """Fail a processing task whose worker is gone; return the task as it now is."""
-    if task["status"] != TaskStatus.PROCESSING or store.lease_is_live(task["id"]):
+    """Fail a pending or processing task that no live process owns; return it as it now is."""
+    if not is_abandoned(store, task):
         return task
     with store.writing():
         current = store.tasks.get(task["id"])
-        if (current is None or current["status"] != TaskStatus.PROCESSING
-                or store.lease_is_live(task["id"])):
+        if current is None or not is_abandoned(store, current):
             return current or task
-        message = WORKER_DIED.format(pid=current.get("worker_pid", "?"))
-        failed = fail(store, settings, current, message, ExitCode.INTERRUPTED)
+        failed = fail(store, settings, current, _abandoned_message(store, current),
+                      ExitCode.INTERRUPTED)
         store.clear_lease(task["id"])
-        _handler(failed["type"]).after_death(store, failed)
+        if current["status"] == TaskStatus.PROCESSING:  # a pending task touched nothing yet
+            _handler(failed["type"]).after_death(store, failed)
         return failed
 
 
 def settle_dead_tasks(store: Store, settings: Settings) -> list[dict]:
-    """Fail every task left in processing by a worker that died."""
+    """Fail every pending or processing task that no live process owns."""
     settled = []
     for task in store.tasks.all():
         after = settle_if_dead(store, settings, task)
@@ -145,8 +176,10 @@ def check_no_active_task(store: Store, settings: Settings, image: Mapping, *,
     task = store.tasks.get(task_id)
     if task is None or is_final(settle_if_dead(store, settings, task)["status"]):
         return  # a lock its task no longer holds
-    if task["status"] == TaskStatus.PENDING:
-        hint = f"It is pending: a worker or 'glancectl task run --task {task_id}' will work it."
+    if task["status"] == TaskStatus.PENDING and task.get(RUN_LATER):
+        hint = f"It is pending: run it with 'glancectl task run --task {task_id}'."
+    elif task["status"] == TaskStatus.PENDING:
+        hint = f"It is pending: its worker is starting. Follow it with 'glancectl task show {task_id}'."
     else:
         hint = f"Follow it with 'glancectl task show {task_id}'."
     raise Refused(
@@ -155,10 +188,25 @@ def check_no_active_task(store: Store, settings: Settings, image: Mapping, *,
 
 
 # -- creating and running --------------------------------------------------
-def insert(store: Store, task: dict) -> dict:
+def insert(store: Store, task: dict, *, run_later: bool = False) -> Lease | None:
+    """Record a new pending task, owned from that moment; returns the lease that owns it.
+
+    The caller holds the store lock, and holds the lease until it hands it to
+    a worker (``spawn_worker``). With ``run_later`` nobody owns the task: it
+    is left for 'glancectl task run' on purpose, and no lease is taken.
+    """
     lifecycle.check_initial_task_status(task["status"])
-    store.tasks.insert(task)
-    return task
+    if run_later:
+        task[RUN_LATER] = True
+        store.tasks.insert(task)
+        return None
+    lease = store.take_lease(task["id"])  # before the record: never a moment unowned
+    try:
+        store.tasks.insert(task)
+    except BaseException:
+        lease.release()
+        raise
+    return lease
 
 
 def _handler(task_type: str):
@@ -167,21 +215,33 @@ def _handler(task_type: str):
     return importing.HANDLERS[check_task_type(task_type)]
 
 
-def claim(store: Store, settings: Settings, task_id: str) -> tuple[dict, Lease | None] | None:
-    """pending -> processing, with the task's lease; None when it is not pending.
+def claim(store: Store, settings: Settings, task_id: str, *,
+          lease: Lease | None = None) -> tuple[dict, Lease | None] | None:
+    """pending -> processing, with the task's lease; None when it is not ours to start.
 
-    A task whose preconditions no longer hold (its image was deleted, say)
-    goes straight from pending to failure, and comes back with no lease.
+    ``lease`` is the one the task's creator handed to this worker. Without
+    it, only a task nobody owns can be claimed (one left for 'task run'); a
+    task whose creator or worker still holds its lease is theirs, and an
+    abandoned one is failed. A task whose preconditions no longer hold (its
+    image was deleted, say) goes straight from pending to failure, and comes
+    back with no lease.
     """
     with store.writing():  # claims are serialised here: only one can see it pending
         task = find_task(store, task_id)
         if task["status"] != TaskStatus.PENDING:
             return None
+        if lease is None:
+            if is_abandoned(store, task):
+                return settle_if_dead(store, settings, task), None
+            if store.lease_is_live(task_id):
+                return None
+            lease = store.take_lease(task_id)
         try:
             _handler(task["type"]).precheck(store, settings, task)
         except GlancectlError as exc:
-            return fail(store, settings, task, str(exc), exc.exit_code), None
-        lease = store.take_lease(task["id"])
+            failed = fail(store, settings, task, str(exc), exc.exit_code)
+            lease.release()
+            return failed, None
         try:
             return move_task(store, settings, task, TaskStatus.PROCESSING,
                              worker_pid=os.getpid()), lease
@@ -191,13 +251,13 @@ def claim(store: Store, settings: Settings, task_id: str) -> tuple[dict, Lease |
 
 
 def run_task(store: Store, settings: Settings, task_id: str, *,
-             progress: Progress | None = None) -> dict | None:
-    """Claim and work one pending task to its end; None when it was not pending.
+             progress: Progress | None = None, lease: Lease | None = None) -> dict | None:
+    """Claim and work one pending task to its end; None when it was not ours to start.
 
     The task's own failure is recorded, not raised; an interruption
     (Ctrl-C) is recorded and then still stops the caller.
     """
-    claimed = claim(store, settings, task_id)
+    claimed = claim(store, settings, task_id, lease=lease)
     if claimed is None:
         return None
     task, lease = claimed
@@ -241,25 +301,42 @@ def run_pending(store: Store, settings: Settings, *,
 
 
 def run_one(store: Store, settings: Settings, ref: str, *,
-            progress_for: Callable[[dict], object] | None = None) -> dict:
-    """``task run --task ID``: work it if pending, settle it if its worker died, else report it."""
-    task = settle_if_dead(store, settings, find_task(store, ref))
-    if task["status"] == TaskStatus.PENDING:
-        task = _run_with_progress(store, settings, task, progress_for) or find_task(store, ref)
-    return task
+            progress_for: Callable[[dict], object] | None = None,
+            lease_fd: int | None = None) -> dict:
+    """``task run --task ID``: work it if pending, settle it if abandoned, else report it.
+
+    ``lease_fd`` is the task's lease, handed down by the process that
+    recorded the task and started this worker.
+    """
+    task_id = find_task(store, ref)["id"]
+    lease = store.adopt_lease(task_id, lease_fd) if lease_fd is not None else None
+    try:
+        task = settle_if_dead(store, settings, find_task(store, task_id))
+        if task["status"] == TaskStatus.PENDING:
+            task = (_run_with_progress(store, settings, task, progress_for, lease)
+                    or find_task(store, task_id))
+        return task
+    finally:
+        if lease is not None and lease.fd is not None:  # it was not ours to start after all
+            with store.writing():
+                lease.release()
 
 
-def _run_with_progress(store, settings, task, progress_for) -> dict | None:
+def _run_with_progress(store, settings, task, progress_for, lease=None) -> dict | None:
     if progress_for is None:
-        return run_task(store, settings, task["id"])
+        return run_task(store, settings, task["id"], lease=lease)
     with progress_for(task) as progress:
-        return run_task(store, settings, task["id"], progress=progress)
+        return run_task(store, settings, task["id"], progress=progress, lease=lease)
 
 
 # -- the worker process ----------------------------------------------------
-def spawn_worker(home: os.PathLike, task_id: str, *, environ: Mapping[str, str],
-                 lock_timeout: float) -> subprocess.Popen:
-    """Start ``glancectl task run --task ID`` detached: own session, no terminal, stdio closed."""
+def spawn_worker(store: Store, task_id: str, lease: Lease, *, environ: Mapping[str, str]
+                 ) -> subprocess.Popen:
+    """Start ``glancectl task run --task ID`` detached (own session, no terminal, stdio
+    closed) and hand it the task's lease: from here the worker alone owns the task.
+
+    If no worker can be started, the task is left pending for 'glancectl task run'.
+    """
     import subprocess
 
     import glancectl
@@ -267,23 +344,34 @@ def spawn_worker(home: os.PathLike, task_id: str, *, environ: Mapping[str, str],
     package_root = os.path.dirname(os.path.dirname(os.path.abspath(glancectl.__file__)))
     env = dict(environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-    argv = [sys.executable, "-m", "glancectl", "--home", os.path.abspath(home),
-            "--lock-timeout", str(lock_timeout), "task", "run", "--task", task_id, "-q"]
+    argv = [sys.executable, "-m", "glancectl", "--home", os.path.abspath(store.home),
+            "--lock-timeout", str(store.lock_timeout), "task", "run", "--task", task_id,
+            "--lease-fd", str(lease.fd), "-q"]
     try:
-        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
-                                env=env, cwd="/")
+        worker = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
+            pass_fds=(lease.fd,), env=env, cwd="/")
     except OSError as exc:
+        with store.writing():
+            note(store, find_task(store, task_id), **{RUN_LATER: True})
+            lease.release()
         raise GlancectlError(
             f"could not start a worker for task {task_id}: {exc.strerror or exc}; the task "
-            "is pending.", hint="Run it with 'glancectl task run'.") from None
+            "is pending.", hint=f"Run it with 'glancectl task run --task {task_id}'.") from None
+    lease.abandon()  # our copy only: the worker holds the same lock through its own
+    return worker
 
 
 def wait(store: Store, settings: Settings, task_id: str, *,
          worker: subprocess.Popen | None = None,
          on_poll: Callable[[dict], None] = lambda task: None,
          interval: float = 0.02, max_interval: float = 0.2) -> dict:
-    """Poll until the task ends; a dead worker fails it rather than leaving us waiting."""
+    """Poll until the task ends; a dead worker fails it rather than leaving us waiting.
+
+    A worker that exits before taking the task over drops its lease, so the
+    task is failed as abandoned like any other.
+    """
     delay = interval
     while True:
         task = settle_if_dead(store, settings, find_task(store, task_id))
@@ -301,14 +389,6 @@ def wait(store: Store, settings: Settings, task_id: str, *,
                 except subprocess.TimeoutExpired:
                     pass  # it carries on detached, owing the task nothing
             return task
-        if task["status"] == TaskStatus.PENDING and worker is not None and worker.poll() is not None:
-            task = find_task(store, task_id)  # it may have been claimed just before the exit
-            if task["status"] == TaskStatus.PENDING:
-                raise GlancectlError(
-                    f"the worker for task {task_id} (process {worker.pid}) exited with status "
-                    f"{worker.returncode} without starting it; the task is still pending.",
-                    hint=f"Run it with 'glancectl task run --task {task_id}'.")
-            continue
         on_poll(task)
         time.sleep(delay)
         delay = min(delay * 1.5, max_interval)
