@@ -208,7 +208,7 @@ def test_delete_keeps_record_as_deleted_and_hides_it(gctl):
     assert image["id"] in gctl.ok("image", "list", "--deleted", "-q").stdout
     assert image["id"] in gctl.ok("image", "list", "--status", "deleted", "-q").stdout
     again = gctl("image", "delete", image["id"])
-    assert again.exit_code == 3
+    assert again.exit_code == 4 and "is deleted" in again.stderr
 
 
 def test_delete_many_reports_failures_and_keeps_going(gctl):

@@ -81,3 +81,128 @@ def test_an_http_location_added_with_empty_metadata_names_the_http_store(gctl, h
     assert after["locations"] == [{"url": url, "metadata": {"store": "http"}}]
     created = gctl.create("web2", *FORMATS, "--location", url, "--location-metadata", '{"k": "v"}')
     assert created["locations"] == [{"url": url, "metadata": {"k": "v", "store": "http"}}]
+
+
+# -- 1. only scrub takes pending_delete on ------------------------------------------------------
+def delayed(home, scrub_time: int = 3600) -> None:
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "glancectl.toml").write_text(f"delayed_delete = true\nscrub_time = {scrub_time}\n")
+
+
+def stored(home, image_id: str) -> dict:
+    from glancectl.store import Store
+
+    return Store(home).images.get(image_id)
+
+
+def test_deleting_a_pending_delete_image_is_refused_and_says_when_scrub_takes_it(gctl, home,
+                                                                                  tmp_path):
+    delayed(home, scrub_time=3600)
+    source = tmp_path / "disk.raw"
+    source.write_bytes(b"d" * 4096)
+    image = gctl.create("later", *FORMATS, "--file", str(source))
+    gctl.ok("image", "delete", image["id"])
+    deleted_at = stored(home, image["id"])["deleted_at"]
+    from glancectl.records import isotime, parse_time
+    from datetime import timedelta
+
+    due = isotime(parse_time(deleted_at) + timedelta(seconds=3600))
+    again = gctl("image", "delete", image["id"])
+    assert again.exit_code == 4, again.stderr
+    assert "pending_delete" in again.stderr and "waits for 'glancectl scrub'" in again.stderr
+    assert f"at or after {due}" in again.stderr
+    assert stored(home, image["id"])["status"] == "pending_delete"
+    assert (home / "data" / image["id"]).read_bytes() == source.read_bytes()
+    gctl.ok("scrub", env={"GLANCECTL_SCRUB_TIME": "0"})
+    assert gctl.show(image["id"])["status"] == "deleted"
+    assert not (home / "data" / image["id"]).exists()
+
+
+def test_the_delete_target_never_takes_pending_delete_to_deleted():
+    from glancectl import lifecycle
+    from glancectl.errors import ImageDeleted
+
+    for delayed_delete in (False, True):
+        with pytest.raises(ImageDeleted, match="waits for 'glancectl scrub'"):
+            lifecycle.delete_target({"id": "x", "status": "pending_delete", "locations": []},
+                                    delayed_delete=delayed_delete)
+
+
+# -- 2. delayed delete: Glance's rule ----------------------------------------------------------
+def test_delayed_delete_keeps_a_zero_byte_upload_for_scrub(gctl, home, tmp_path):
+    delayed(home)
+    empty = tmp_path / "empty.raw"
+    empty.write_bytes(b"")
+    image = gctl.create("empty", *FORMATS, "--file", str(empty))
+    assert image["status"] == "active" and image["size"] == 0
+    gctl.ok("image", "delete", image["id"])
+    assert gctl.show(image["id"])["status"] == "pending_delete"
+    assert (home / "data" / image["id"]).is_file()
+
+
+def test_delayed_delete_refuses_a_deactivated_image_as_glance_does(gctl, home, tmp_path):
+    delayed(home)
+    source = tmp_path / "disk.raw"
+    source.write_bytes(b"k" * 4096)
+    image = gctl.create("held", *FORMATS, "--file", str(source))
+    gctl.ok("image", "deactivate", image["id"])
+    result = gctl("image", "delete", image["id"])
+    assert result.exit_code == 4, result.stderr
+    assert ("Image status transition from deactivated to pending_delete is not allowed"
+            in result.stderr)
+    assert "Reactivate it first" in result.stderr
+    assert gctl.show(image["id"])["status"] == "deactivated"
+    assert (home / "data" / image["id"]).read_bytes() == source.read_bytes()
+    gctl.ok("image", "reactivate", image["id"])
+    gctl.ok("image", "delete", image["id"])
+    assert gctl.show(image["id"])["status"] == "pending_delete"
+
+
+def test_without_delayed_delete_a_deactivated_image_is_deleted_with_its_data(gctl, home, tmp_path):
+    source = tmp_path / "disk.raw"
+    source.write_bytes(b"k" * 4096)
+    image = gctl.create("held", *FORMATS, "--file", str(source))
+    gctl.ok("image", "deactivate", image["id"])
+    gctl.ok("image", "delete", image["id"])
+    assert gctl.show(image["id"])["status"] == "deleted"
+    assert not (home / "data" / image["id"]).exists()
+
+
+# -- deliberate: a deleted record stays visible, and changing it is refused ----------------------
+@pytest.fixture(params=["deleted", "pending_delete"])
+def gone_image(request, gctl, home, tmp_path) -> dict:
+    if request.param == "pending_delete":
+        delayed(home)
+    source = tmp_path / "disk.raw"
+    source.write_bytes(b"g" * 4096)
+    image = gctl.create("gone", *FORMATS, "--file", str(source))
+    gctl.ok("image", "delete", image["id"])
+    return gctl.show(image["id"])
+
+
+def test_a_deleted_record_is_shown_and_listed_by_status(gctl, gone_image):
+    status = gone_image["status"]
+    assert gctl.ok("image", "show", gone_image["id"], "-f", "value", "-c", "status").stdout == (
+        f"{status}\n")
+    assert gctl.ok("image", "list", "-q").stdout == ""
+    assert gctl.ok("image", "list", "--status", status, "-q").stdout == f"{gone_image['id']}\n"
+
+
+@pytest.mark.parametrize("command", [
+    ["set", "{id}", "--name", "renamed"],
+    ["delete", "{id}"],
+    ["upload", "{id}", "--file", "{file}"],
+    ["download", "{id}", "--file", "{out}"],
+])
+def test_changing_or_reading_data_of_a_deleted_record_says_it_is_deleted(
+        gctl, home, tmp_path, gone_image, command):
+    before = stored(home, gone_image["id"])
+    (tmp_path / "new.raw").write_bytes(b"n" * 100)
+    args = [a.format(id=gone_image["id"], file=tmp_path / "new.raw", out=tmp_path / "out")
+            for a in command]
+    result = gctl("image", *args)
+    assert result.exit_code == 4, result.stderr
+    assert f"Image {gone_image['id']} (gone) is deleted" in result.stderr
+    assert "No image" not in result.stderr
+    assert stored(home, gone_image["id"]) == before
+    assert not (tmp_path / "out").exists()

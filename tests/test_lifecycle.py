@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from glancectl import lifecycle
-from glancectl.errors import InvalidTransition, Refused
+from glancectl.errors import ImageDeleted, InvalidTransition, Refused
 from glancectl.lifecycle import ImageStatus as I, TaskStatus as T
 
 # Written out independently of the module's table, from ../shared/REFERENCE.md.
@@ -113,14 +113,17 @@ def test_unknown_status_is_refused():
 
 
 def test_delete_rules():
-    active = {"id": "x", "status": "active", "size": 10}
+    active = {"id": "x", "status": "active", "size": 10, "locations": [{"url": "file:///d"}]}
     assert lifecycle.delete_target(active, delayed_delete=True) == I.PENDING_DELETE
     assert lifecycle.delete_target(active, delayed_delete=False) == I.DELETED
-    assert lifecycle.delete_target({**active, "size": 0}, delayed_delete=True) == I.DELETED
+    assert lifecycle.delete_target({**active, "size": 0}, delayed_delete=True) == I.PENDING_DELETE
+    no_data = {"id": "x", "status": "active", "size": 0, "locations": []}
+    assert lifecycle.delete_target(no_data, delayed_delete=True) == I.DELETED
     with pytest.raises(Refused, match="is protected and cannot be deleted"):
         lifecycle.delete_target({**active, "protected": True}, delayed_delete=False)
-    with pytest.raises(InvalidTransition):
-        lifecycle.delete_target({"id": "x", "status": "deleted"}, delayed_delete=False)
+    for gone in ("deleted", "pending_delete"):
+        with pytest.raises(ImageDeleted):
+            lifecycle.delete_target({"id": "x", "status": gone}, delayed_delete=False)
 
 
 def test_formats_and_locations_mutability():

@@ -38,6 +38,14 @@ class Refused(GlancectlError):
     exit_code = ExitCode.REFUSED
 
 
+class ImageDeleted(Refused):
+    """A change to an image whose record is kept but which is deleted or pending_delete.
+
+    The CLI refuses it (exit 4) because ``show`` still finds the record; an
+    HTTP face answers 404 here, as Glance does.
+    """
+
+
 class InvalidTransition(Refused):
     """A status change the lifecycle tables do not allow."""
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Mapping
 
-from glancectl.errors import InvalidTransition, Refused
+from glancectl.errors import ImageDeleted, InvalidTransition, Refused
 
 
 class ImageStatus(str, Enum):
@@ -90,13 +90,13 @@ IMAGE_TRANSITION_NOTES: Mapping[tuple[ImageStatus | None, ImageStatus], str] = {
     (I.IMPORTING, I.QUEUED): "import failed",
     (I.IMPORTING, I.DELETED): "delete",
     (I.ACTIVE, I.DEACTIVATED): "deactivate",
-    (I.ACTIVE, I.PENDING_DELETE): "delete with delayed_delete",
+    (I.ACTIVE, I.PENDING_DELETE): "delete, with delayed_delete and data",
     (I.ACTIVE, I.DELETED): "delete",
     (I.ACTIVE, I.QUEUED): "remove the last location",
     (I.DEACTIVATED, I.ACTIVE): "reactivate",
-    (I.DEACTIVATED, I.DELETED): "delete",
+    (I.DEACTIVATED, I.DELETED): "delete, unless delayed_delete and data",
     (I.KILLED, I.DELETED): "delete",
-    (I.PENDING_DELETE, I.DELETED): "scrub",
+    (I.PENDING_DELETE, I.DELETED): "scrub (a delete is refused)",
 }
 # Moves that follow the seed document where today's Glance differs (REFERENCE.md).
 SEED_IMAGE_TRANSITIONS = frozenset({
@@ -116,6 +116,8 @@ del I, T
 DATA_STATUSES = frozenset({ImageStatus.SAVING, ImageStatus.IMPORTING, ImageStatus.ACTIVE})
 FORMAT_MUTABLE_STATUSES = frozenset({ImageStatus.QUEUED, ImageStatus.IMPORTING})
 LOCATION_MUTABLE_STATUSES = frozenset({ImageStatus.QUEUED, ImageStatus.ACTIVE})
+# A deleted image: the seed keeps its record in the registry, but nothing may change it.
+DELETED_STATUSES = frozenset({ImageStatus.PENDING_DELETE, ImageStatus.DELETED})
 # Statuses in which the image's own data may be being written by a live process.
 IN_FLIGHT_STATUSES = frozenset({ImageStatus.SAVING, ImageStatus.UPLOADING, ImageStatus.IMPORTING})
 # What going back to queued forgets: the data it described is gone.
@@ -282,18 +284,44 @@ def reactivate_changes(image: Mapping) -> dict:
                                only="Only a deactivated image can be reactivated.")
 
 
+def check_not_deleted(image: Mapping, *, scrub_due: str | None = None) -> None:
+    """Refuse any change to a deleted or pending_delete image, saying what became of it.
+
+    ``scrub_due`` is when a pending_delete image becomes due for scrub, when known.
+    """
+    status = _image_status(image["status"])
+    label = image_label(image)
+    if status == ImageStatus.DELETED:
+        raise ImageDeleted(
+            f"Image {label} is deleted; its record is kept until 'glancectl purge' removes it.",
+            hint=NEXT_STEP_HINTS[status])
+    if status == ImageStatus.PENDING_DELETE:
+        when = (f" It will be scrubbed by the first 'glancectl scrub' at or after {scrub_due}."
+                if scrub_due else "")
+        raise ImageDeleted(
+            f"Image {label} is deleted: it is pending_delete, and waits for 'glancectl scrub' to "
+            f"remove its data and mark it deleted.{when}",
+            hint="A pending_delete image cannot be recovered; create a new image.")
+
+
 def delete_target(image: Mapping, *, delayed_delete: bool) -> ImageStatus:
-    """Where a delete takes ``image``: pending_delete keeps data for the scrubber."""
+    """Where a delete takes ``image``: Glance's ``Image.delete``.
+
+    With delayed_delete, an image that has data (a location, even one of 0
+    bytes) goes to pending_delete and keeps its data for scrub; a
+    deactivated one is refused, as Glance 33 refuses it. Otherwise the image
+    goes to deleted. Only scrub takes pending_delete on: deleting a deleted or
+    pending_delete image is refused.
+    """
+    check_not_deleted(image)
     if image.get("protected"):
         raise Refused(
             f"Image {image_label(image)} is protected and cannot be deleted.",
             hint=f"Unprotect it first: glancectl image set {image['id']} --unprotected",
         )
-    status = _image_status(image["status"])
-    # Only active appears in the table with a pending_delete target.
-    keeps_data = delayed_delete and status == ImageStatus.ACTIVE and bool(image.get("size"))
+    keeps_data = delayed_delete and bool(image.get("locations"))
     target = ImageStatus.PENDING_DELETE if keeps_data else ImageStatus.DELETED
-    check_image_transition(status, target)
+    check_image_transition(image["status"], target, image=image)
     return target
 
 

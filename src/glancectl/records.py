@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import getpass
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Iterable, Mapping
 
 from glancectl.errors import InvalidValue, LimitExceeded
@@ -73,6 +73,13 @@ def parse_time(value: str) -> datetime:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
     return parsed.astimezone(timezone.utc)
+
+
+def scrub_due_at(image: Mapping, scrub_time: float | None) -> str | None:
+    """When a pending_delete image becomes due for scrub: deleted_at + scrub_time."""
+    if scrub_time is None or not image.get("deleted_at"):
+        return None
+    return isotime(parse_time(image["deleted_at"]) + timedelta(seconds=scrub_time))
 
 
 def current_owner() -> str:

@@ -261,13 +261,15 @@ def unset(env: Env, image_ref, properties, tags, output) -> None:
 
 
 @image.command("delete")
-@image_argument("image_refs", nargs=-1, required=True)
+@image_argument("image_refs", metavar="IMAGE...", nargs=-1, required=True)
 @pass_env
 def delete(env: Env, image_refs) -> None:
     """Delete images; carries on past failures and reports how many failed.
 
-    Data is removed at once, or kept until `glancectl scrub` when
-    delayed_delete is on. The record stays, with status deleted, until purged.
+    Data is removed at once; with delayed_delete on, an image that has data
+    goes to pending_delete and keeps it until `glancectl scrub` (a
+    deactivated one is refused: reactivate it first). The record stays,
+    deleted, until purged; deleting it again is refused (exit 4).
 
     \b
     Example:

@@ -81,7 +81,7 @@ def download(env: Env, image_ref, path, no_progress) -> None:
     """
     from glancectl import datafiles
 
-    record = image_ops.find_live_image(env.store, image_ref)
+    record = image_ops.find_live_image(env.store, image_ref, scrub_time=env.settings.scrub_time)
     total = record.get("size")
     if path is None:
         if env.stdout_isatty:

@@ -100,9 +100,9 @@ def _complete_tasks(ctx, param, incomplete):
     return complete_tasks(ctx, param, incomplete)
 
 
-def image_argument(name: str = "image_ref", **kwargs):
+def image_argument(name: str = "image_ref", metavar: str = "IMAGE", **kwargs):
     """An IMAGE argument (ID or name) that completes from the store."""
-    return click.argument(name, metavar="IMAGE", shell_complete=_complete_images, **kwargs)
+    return click.argument(name, metavar=metavar, shell_complete=_complete_images, **kwargs)
 
 
 def task_argument(name: str = "task_id", **kwargs):

@@ -192,7 +192,7 @@ def write_data(
     ``task_id`` is the import task doing the write, which the image's import
     lock lets through; any other writer is refused while an import is active.
     """
-    with editing(store, ref) as record:
+    with editing(store, ref, scrub_time=settings.scrub_time) as record:
         record = settle_if_abandoned(store, record)
         check_no_active_task(store, settings, record, own=task_id)
         check_uploadable(record, how.via)

@@ -22,8 +22,9 @@ from glancectl import datafiles
 def find_image(store: Store, ref: str, *, include_deleted: bool = True) -> dict:
     """An image by ID, or by a name that matches exactly one image.
 
-    A name means a live image first: a deleted image of the same name (its
-    record is kept until purged) is found by name only when no live one is.
+    A name means a live image first: a deleted or pending_delete image of the
+    same name (its record is kept until purged) is found by name only when no
+    live one is, and never with ``include_deleted=False``.
     """
     try:
         image_id = checked_uuid(ref)
@@ -31,10 +32,11 @@ def find_image(store: Store, ref: str, *, include_deleted: bool = True) -> dict:
         image_id = None  # not an ID: a name
     if image_id is not None:
         record = store.images.get(image_id)
-        if record is not None and (include_deleted or record["status"] != ImageStatus.DELETED):
+        if record is not None and (include_deleted
+                                   or record["status"] not in lifecycle.DELETED_STATUSES):
             return record
     named = [r for r in store.images.all() if r.get("name") == ref]
-    matches = [r for r in named if r["status"] != ImageStatus.DELETED]
+    matches = [r for r in named if r["status"] not in lifecycle.DELETED_STATUSES]
     if not matches and include_deleted:
         matches = named
     if not matches:
@@ -47,13 +49,20 @@ def find_image(store: Store, ref: str, *, include_deleted: bool = True) -> dict:
     return matches[0]
 
 
-def find_live_image(store: Store, ref: str) -> dict:
-    """For changes: a deleted image counts as not found, as in Glance."""
-    return find_image(store, ref, include_deleted=False)
+def find_live_image(store: Store, ref: str, *, scrub_time: float | None = None) -> dict:
+    """For changes and data: a deleted or pending_delete image is refused as deleted.
+
+    ``show`` still finds its record, so it is not reported missing (exit 3)
+    but refused (exit 4); with ``scrub_time`` the refusal says when a
+    pending_delete image will be scrubbed.
+    """
+    record = find_image(store, ref)
+    lifecycle.check_not_deleted(record, scrub_due=records.scrub_due_at(record, scrub_time))
+    return record
 
 
 @contextmanager
-def editing(store: Store, ref: str) -> Iterator[dict]:
+def editing(store: Store, ref: str, *, scrub_time: float | None = None) -> Iterator[dict]:
     """Hold the store lock for a change to the live image ``ref``, and yield it.
 
     With no store home yet there is nothing to change: the image is reported
@@ -62,7 +71,7 @@ def editing(store: Store, ref: str) -> Iterator[dict]:
     if not store.exists():
         find_live_image(store, ref)  # raises NotFound, and reads nothing
     with store.writing():
-        yield find_live_image(store, ref)
+        yield find_live_image(store, ref, scrub_time=scrub_time)
 
 
 def save(store: Store, record: dict, changes: Mapping) -> dict:
@@ -177,7 +186,7 @@ class ImageChanges:
 
 
 def update_image(store: Store, settings: Settings, ref: str, wanted: ImageChanges) -> dict:
-    with editing(store, ref) as record:
+    with editing(store, ref, scrub_time=settings.scrub_time) as record:
         changes: dict = {}
         if wanted.name is not None:
             changes["name"] = records.validate_name(wanted.name)
@@ -229,7 +238,7 @@ def reactivate_image(store: Store, ref: str) -> dict:
 
 def delete_image(store: Store, settings: Settings, ref: str) -> dict:
     """Delete one image; data goes now, or at scrub time under delayed delete."""
-    with editing(store, ref) as record:
+    with editing(store, ref, scrub_time=settings.scrub_time) as record:
         target = lifecycle.delete_target(record, delayed_delete=settings.delayed_delete)
         extra = {"deleted_at": records.utcnow()}
         if target == ImageStatus.PENDING_DELETE:

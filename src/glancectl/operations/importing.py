@@ -102,7 +102,7 @@ def start_import(store: Store, settings: Settings, ref: str, method: str,
     Returns (image, task, the task's lease): see ``tasks.insert``.
     """
     request = import_request(method, uri)
-    with editing(store, ref) as image:
+    with editing(store, ref, scrub_time=settings.scrub_time) as image:
         image = settle_if_abandoned(store, image)
         tasks.check_no_active_task(store, settings, image)
         _check_importable(image, method)

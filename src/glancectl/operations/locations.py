@@ -26,7 +26,7 @@ def checked_location(url: str) -> tuple[str, int | None]:
 def add_location(store: Store, settings: Settings, ref: str, url: str, metadata: dict | None = None) -> dict:
     url, size = checked_location(url)
     entry = records.location_entry(url, metadata)
-    with editing(store, ref) as record:
+    with editing(store, ref, scrub_time=settings.scrub_time) as record:
         lifecycle.check_locations_mutable(record, "add")
         existing = record.get("locations") or []
         if any(loc["url"] == url for loc in existing):
