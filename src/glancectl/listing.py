@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Sequence
 
 from glancectl.errors import InvalidValue, NotFound
 from glancectl.records import parse_time
@@ -59,6 +59,22 @@ def parse_sort(text: str | None, allowed: Iterable[str], default: str) -> list[S
     if "id" not in {k.key for k in keys}:
         keys.append(SortKey("id", keys[-1].descending))  # a stable tie-breaker, like Glance
     return keys
+
+
+def glance_sort(sort: str | None, keys: Sequence[str], dirs: Sequence[str]) -> str:
+    """Glance's older sort_key/sort_dir pairs as one ``sort`` value, with Glance's wording.
+
+    One direction applies to every key; none leaves each key's default (desc).
+    """
+    if sort:
+        raise InvalidValue("Old and new sorting syntax cannot be combined")
+    keys = list(keys) or ["created_at"]
+    if len(dirs) == 1:
+        dirs = list(dirs) * len(keys)
+    elif len(dirs) not in (0, len(keys)):
+        raise InvalidValue("Number of sort dirs does not match the number of sort keys")
+    return ",".join(f"{key}:{direction}" if direction else key
+                    for key, direction in zip(keys, [*dirs] or [""] * len(keys)))
 
 
 def sort_records(records: list[dict], keys: list[SortKey]) -> list[dict]:

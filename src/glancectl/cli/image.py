@@ -18,9 +18,11 @@ from glancectl.cli.params import (
     json_object,
     pass_env,
     properties_option_value,
+    tag_option,
+    visibility_option,
 )
 from glancectl.errors import InvalidValue
-from glancectl.listing import IMAGE_SORT_KEYS, ImageFilter, TimeFilter
+from glancectl.listing import IMAGE_SORT_KEYS, ImageFilter, TimeFilter, glance_sort
 from glancectl.operations import images as ops
 
 LIST_COLUMNS = ("id", "name", "status")
@@ -31,7 +33,7 @@ LONG_COLUMNS = ("id", "name", "disk_format", "container_format", "size", "checks
 
 @click.group(cls=LazyGroup, lazy={
     # These modules add their commands to this group when imported.
-    **dict.fromkeys(("upload", "download", "deactivate", "reactivate", "location"),
+    **dict.fromkeys(("upload", "download", "save", "deactivate", "reactivate", "location"),
                     "glancectl.cli.image_data"),
     **dict.fromkeys(("stage", "import", "tasks"), "glancectl.cli.image_import"),
 })
@@ -148,13 +150,12 @@ def _time_filter(value: str | None, what: str) -> TimeFilter | None:
 @option("--id", "ids", section="Filters", help="Exact ID, or in:a,b.")
 @option("--status", section="Filters",
         help="Exact status, or in:a,b (also lists deleted/killed when asked).")
-@option("--visibility", type=click.Choice(records.VISIBILITIES), section="Filters",
-        help="Only images with this visibility.")
+@visibility_option("Filters", "Only images with this visibility.")
 @option("--owner", section="Filters", help="Only images of this owner.")
-@option("--tag", "tags", multiple=True, section="Filters",
-        help="Must have this tag (repeatable; all must match).")
+@tag_option("Filters", "Must have this tag (repeatable; all must match).")
 @option("--property", "properties", multiple=True, metavar="KEY=VALUE", section="Filters",
         help="Custom property with exactly this value (repeatable).")
+@option("--property-filter", "property_filters", multiple=True, hidden=True, section="Filters")
 @option("--disk-format", section="Filters", help="Exact disk format, or in:a,b.")
 @option("--container-format", section="Filters", help="Exact container format, or in:a,b.")
 @option("--checksum", metavar="MD5", section="Filters", help="Exact checksum (md5).")
@@ -173,14 +174,17 @@ def _time_filter(value: str | None, what: str) -> TimeFilter | None:
         help="Include deleted, pending_delete and killed images.")
 @option("--sort", metavar="KEY[:DIR],...", section="Sorting and paging",
         help=f"Sort keys: {', '.join(IMAGE_SORT_KEYS)} (default created_at:desc).")
+@option("--sort-key", "sort_keys", multiple=True, hidden=True, section="Sorting and paging")
+@option("--sort-dir", "sort_dirs", multiple=True, hidden=True, section="Sorting and paging")
 @option("--limit", type=click.IntRange(min=0), section="Sorting and paging",
         help="List at most this many.")
 @option("--marker", metavar="ID", section="Sorting and paging", help="Start after this image ID.")
 @output_options(quiet=True, many=True, images=True)
 @pass_env
-def list_(env: Env, name, ids, status, visibility, owner, tags, properties, disk_format,
-          container_format, checksum, os_hash_value, size_min, size_max, created_at, updated_at,
-          protected, os_hidden, include_deleted, sort, limit, marker, output) -> None:
+def list_(env: Env, name, ids, status, visibility, owner, tags, properties, property_filters,
+          disk_format, container_format, checksum, os_hash_value, size_min, size_max, created_at,
+          updated_at, protected, os_hidden, include_deleted, sort, sort_keys, sort_dirs, limit,
+          marker, output) -> None:
     """List images, with Glance's filters, sorting and paging.
 
     Images come in the Glance API's order, newest first (created_at:desc),
@@ -199,12 +203,14 @@ def list_(env: Env, name, ids, status, visibility, owner, tags, properties, disk
                "container_format": container_format, "checksum": checksum,
                "os_hash_value": os_hash_value},
         visibility=visibility, owner=owner, tags=tuple(tags),
-        properties=dict(records.split_key_value(p) for p in properties),
+        properties=dict(records.split_key_value(p) for p in (*properties, *property_filters)),
         size_min=size_min, size_max=size_max,
         created_at=_time_filter(created_at, "--created-at"),
         updated_at=_time_filter(updated_at, "--updated-at"),
         protected=protected, os_hidden=os_hidden, include_deleted=include_deleted,
     )
+    if sort_keys or sort_dirs:
+        sort = glance_sort(sort, sort_keys, sort_dirs)
     found = ops.list_images(env.store, image_filter, sort=sort, marker=marker, limit=limit)
     render_many(env, output, [records.image_view(r) for r in found],
                 LONG_COLUMNS if output.long else LIST_COLUMNS)
@@ -214,10 +220,12 @@ def list_(env: Env, name, ids, status, visibility, owner, tags, properties, disk
 @image_argument()
 @click.option("--name", help="New name.")
 @image_metadata_options
+@option("--deactivate", "activation", flag_value="deactivate", hidden=True, section="Metadata")
+@option("--activate", "activation", flag_value="reactivate", hidden=True, section="Metadata")
 @output_options(images=True)
 @pass_env
 def set_(env: Env, image_ref, name, disk_format, container_format, visibility, protected,
-         os_hidden, min_disk, min_ram, properties, tags, output) -> None:
+         os_hidden, min_disk, min_ram, properties, tags, activation, output) -> None:
     """Change an image's metadata.
 
     Formats can only change while the image is queued or importing.
@@ -232,6 +240,7 @@ def set_(env: Env, image_ref, name, disk_format, container_format, visibility, p
         visibility=visibility, protected=protected, os_hidden=os_hidden,
         min_disk=min_disk, min_ram=min_ram,
         set_properties=properties_option_value(properties), add_tags=list(tags),
+        activation=activation,
     )
     if wanted.is_empty():
         raise InvalidValue("nothing to change; give at least one option (see --help)")
@@ -243,7 +252,7 @@ def set_(env: Env, image_ref, name, disk_format, container_format, visibility, p
 @image_argument()
 @click.option("--property", "properties", multiple=True, metavar="KEY",
               help="Remove this property (repeatable).")
-@click.option("--tag", "tags", multiple=True, metavar="TAG", help="Remove this tag (repeatable).")
+@tag_option(None, "Remove this tag (repeatable).")
 @output_options(images=True)
 @pass_env
 def unset(env: Env, image_ref, properties, tags, output) -> None:

@@ -13,6 +13,7 @@ from glancectl.cli.params import (
     file_option,
     image_argument,
     json_object,
+    alias_command,
     no_progress_option,
     pass_env,
 )
@@ -94,6 +95,10 @@ def download(env: Env, image_ref, path, no_progress) -> None:
     with datafiles.OutputFile(path) as out:
         with byte_progress(env, "Downloading", total, enabled=not no_progress) as progress:
             data_ops.download(env.store, record, out.write, progress=progress)
+
+
+image.add_command(alias_command(download, "save", "openstack image save",
+                                "glancectl image save cirros --file cirros.img"))
 
 
 @image.command("deactivate")

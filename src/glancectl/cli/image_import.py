@@ -91,13 +91,15 @@ def stage(env: Env, image_ref, path, no_progress, output) -> None:
 
 @image.command("import", epilog=TASK_EXIT_CODES)
 @image_argument()
-@option("--method", type=click.Choice(importing.IMPORT_METHODS), required=True, section="Import",
-        help="glance-direct imports staged data; web-download fetches --uri.")
+@option("--method", type=click.Choice(importing.IMPORT_METHODS), section="Import",
+        help="glance-direct imports staged data; web-download fetches --uri.  [required]")
+@option("--import-method", type=click.Choice(importing.IMPORT_METHODS), hidden=True, section="Import")
 @option("--uri", metavar="URL", section="Import", help="The http(s):// URL web-download fetches.")
 @worker_options
 @output_options(images=True)
 @pass_env
-def import_(env: Env, image_ref, method, uri, wait, no_worker, no_progress, output) -> None:
+def import_(env: Env, image_ref, method, import_method, uri, wait, no_worker, no_progress,
+            output) -> None:
     """Import data into an image with an api_image_import task: importing -> active.
 
     glance-direct needs a staged (uploading) image; web-download a queued
@@ -111,6 +113,11 @@ def import_(env: Env, image_ref, method, uri, wait, no_worker, no_progress, outp
       glancectl image import cirros --method web-download \\
           --uri http://127.0.0.1:8000/cirros.qcow2 --wait
     """
+    if method and import_method and method != import_method:
+        raise click.UsageError("give --method once (glance's --import-method is the same option)")
+    method = method or import_method
+    if method is None:
+        raise click.UsageError("Missing option '--method'.")
     record, task = import_and_follow(env, image_ref, method, uri, wait=wait,
                                      no_worker=no_worker, no_progress=no_progress)
     finish(env, output, record, task)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
 import click
 
 from glancectl import records
 from glancectl.cli.context import Env
-from glancectl.cli.helptext import option
+from glancectl.cli.helptext import Command, option
 from glancectl.errors import InvalidValue
 
 pass_env = click.make_pass_decorator(Env)
@@ -26,8 +27,7 @@ def image_metadata_options(func):
                help="Disk format of the data."),
         option("--container-format", type=click.Choice(records.CONTAINER_FORMATS), section=section,
                help="Container format of the data."),
-        option("--visibility", type=click.Choice(records.VISIBILITIES), section=section,
-               help="Who may see the image (default on create: shared)."),
+        visibility_option(section, "Who may see the image (default on create: shared)."),
         option("--protected/--unprotected", default=None, section=section,
                help="Protect the image from deletion."),
         option("--hidden/--unhidden", "os_hidden", default=None, section=section,
@@ -37,12 +37,71 @@ def image_metadata_options(func):
         option("--min-ram", type=int, metavar="MB", section=section, help="Minimum RAM in MB."),
         option("--property", "properties", multiple=True, metavar="KEY=VALUE", section=section,
                help="A custom property (repeatable)."),
-        option("--tag", "tags", multiple=True, metavar="TAG", section=section,
-               help="A tag (repeatable)."),
+        tag_option(section, "A tag (repeatable)."),
     ]
     for decorate in reversed(options):
         func = decorate(func)
     return func
+
+
+# -- aliases for openstack and glance habits: accepted, hidden from --help -------
+
+def visibility_option(section: str, help: str):
+    """--visibility, and openstack's --public, --private, --community and --shared for it."""
+
+    def decorate(func):
+        @functools.wraps(func)
+        def wrapper(*args, visibility=None, **kwargs):
+            chosen = {visibility} if visibility else set()
+            chosen.update(v for v in records.VISIBILITIES if kwargs.pop(f"visibility_{v}"))
+            if len(chosen) > 1:
+                raise InvalidValue(f"give one visibility, not {' and '.join(sorted(chosen))}")
+            return func(*args, visibility=chosen.pop() if chosen else None, **kwargs)
+
+        for value in reversed(records.VISIBILITIES):
+            wrapper = option(f"--{value}", f"visibility_{value}", is_flag=True, hidden=True,
+                             section=section)(wrapper)
+        return option("--visibility", type=click.Choice(records.VISIBILITIES), section=section,
+                      help=help)(wrapper)
+
+    return decorate
+
+
+def _refuse_glance_tags(ctx, param, value):
+    if value is not None:
+        raise click.BadParameter(
+            f"glancectl takes one tag per --tag: --tag {value} --tag ... "
+            "(glance's '--tags a b' form is not accepted).", ctx=ctx, param=param)
+
+
+def tag_option(section: str, help: str, **kwargs):
+    """--tag TAG (repeatable); glance's --tags gets a clear error pointing to --tag."""
+
+    def decorate(func):
+        func = option("--tags", "glance_tags", metavar="TAG", hidden=True, expose_value=False, section=section,
+                      callback=_refuse_glance_tags)(func)
+        return option("--tag", "tags", multiple=True, metavar="TAG", section=section, help=help,
+                      **kwargs)(func)
+
+    return decorate
+
+
+def no_progress_option(func):
+    """--no-progress; openstack's and glance's --progress is accepted and changes nothing,
+    as a bar is drawn whenever stderr is a terminal."""
+    func = option("--progress", is_flag=True, hidden=True, expose_value=False, section="Data")(func)
+    return option("--no-progress", is_flag=True, section="Data",
+                  help="Never draw a progress bar (one is drawn only on a terminal).")(func)
+
+
+def alias_command(command: click.Command, name: str, peer: str, example: str) -> click.Command:
+    """``command`` again under a peer CLI's name, hidden from the group's listing."""
+    return Command(
+        name, callback=command.callback, params=command.params, hidden=True,
+        context_settings=command.context_settings, epilog=command.epilog,
+        help=f"The same as 'image {command.name}', for {peer} habits.\n\n"
+             f"\b\nExample:\n  {example}",
+    )
 
 
 def expectation_options(func):
@@ -63,10 +122,6 @@ def file_option(help: str):
     """--file PATH, in the Data section; the shell completes file names."""
     return option("--file", "path", metavar="PATH", section="Data", help=help,
                   shell_complete=complete_paths)
-
-
-no_progress_option = option("--no-progress", is_flag=True, section="Data",
-                            help="Never draw a progress bar (one is drawn only on a terminal).")
 
 
 def json_object(text: str | None, option: str) -> dict | None:

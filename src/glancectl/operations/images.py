@@ -180,6 +180,7 @@ class ImageChanges:
     add_tags: list = field(default_factory=list)
     unset_properties: list = field(default_factory=list)
     remove_tags: list = field(default_factory=list)
+    activation: str | None = None  # "deactivate" or "reactivate", with the other changes
 
     def is_empty(self) -> bool:
         return self == ImageChanges()
@@ -215,6 +216,10 @@ def update_image(store: Store, settings: Settings, ref: str, wanted: ImageChange
         if properties != record.get("properties"):
             records.check_quota(len(properties), settings.image_property_quota, "properties")
             changes["properties"] = properties
+        if wanted.activation == "deactivate":
+            changes.update(lifecycle.deactivate_changes(record))
+        elif wanted.activation == "reactivate":
+            changes.update(lifecycle.reactivate_changes(record))
         tags = records.merged_tags(record.get("tags") or [], wanted.add_tags)
         for tag in wanted.remove_tags:
             if tag not in tags:
