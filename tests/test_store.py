@@ -7,6 +7,8 @@ import json
 import os
 import stat
 
+import pytest
+
 from glancectl.store import Store
 
 
@@ -141,3 +143,79 @@ def test_changing_a_missing_image_creates_no_store(gctl, home, tmp_path):
         result = gctl(*args)
         assert result.exit_code == 3, (args, result.stderr)
     assert not home.exists()
+
+
+def _edit_record(shard, change):
+    document = json.loads(shard.read_text())
+    [record] = document["images"].values()
+    change(record)
+    shard.write_text(json.dumps(document))
+
+
+def _replace_with_dir(path):
+    path.unlink()
+    path.mkdir()
+
+
+def _replace_with_file(path):
+    for child in path.iterdir():
+        child.unlink()
+    path.rmdir()
+    path.write_text("not a directory")
+
+
+# (what is done to the store, the file every affected command names, what each command must do)
+WRONG_SHAPES = {
+    "record is a string": (lambda home, shard: shard.write_text('{"images": {"1": "str"}}'), "shard"),
+    "record without id": (lambda home, shard: _edit_record(shard, lambda r: r.pop("id")), "shard"),
+    "id not of its shard": (lambda home, shard: _edit_record(
+        shard, lambda r: r.update(id=("0" if r["id"][0] != "0" else "1") + r["id"][1:])), "shard"),
+    "status not a string": (lambda home, shard: _edit_record(shard, lambda r: r.update(status=7)), "shard"),
+    "status not a status": (lambda home, shard: _edit_record(shard, lambda r: r.update(status="ACTIVE")), "shard"),
+    "shard is a directory": (lambda home, shard: _replace_with_dir(shard), "shard"),
+    "images is a file": (lambda home, shard: _replace_with_file(home / "images"), "images"),
+    "meta is a list": (lambda home, shard: (home / "meta.json").write_text("[1]"), "meta.json"),
+    "meta version not a number": (
+        lambda home, shard: (home / "meta.json").write_text('{"schema_version": "x"}'), "meta.json"),
+    "meta from the future": (
+        lambda home, shard: (home / "meta.json").write_text('{"schema_version": 99}'), "meta.json"),
+    "meta is a directory": (lambda home, shard: _replace_with_dir(home / "meta.json"), "meta.json"),
+    "lock is a directory": (lambda home, shard: _replace_with_dir(home / "store.lock"), "store.lock"),
+}
+
+
+@pytest.mark.parametrize("case", WRONG_SHAPES)
+def test_well_formed_json_of_the_wrong_shape_is_exit_7_naming_the_file(gctl, home, case):
+    damage, named = WRONG_SHAPES[case]
+    image = gctl.create("victim")
+    gctl.ok("image", "set", image["id"], "--property", "v=2")  # the shard gets a .bak
+    shard = next(p for p in shard_files(home) if image["id"] in p.read_text())
+    damage(home, shard)
+    path = shard if named == "shard" else home / named
+    commands = [["image", "create", "new", "--id", image["id"][:2] + "0" * 6 + image["id"][8:]],
+                ["image", "set", image["id"], "--name", "renamed"]]
+    if named in ("shard", "images"):
+        commands += [["image", "show", image["id"]], ["image", "list"], ["task", "list"]
+                     ] if named == "images" else [["image", "show", image["id"]], ["image", "list"]]
+    for args in commands:
+        result = gctl(*args)
+        if named == "images" and args[:2] == ["task", "list"]:
+            assert result.exit_code == 0  # another table: unaffected
+            continue
+        assert result.exit_code == 7, (args, result.exit_code, result.stderr)
+        assert str(path) in result.stderr and "internal error" not in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+
+    doctor = gctl("doctor", "-f", "json")
+    assert doctor.exit_code == 7, doctor.stderr
+    subjects = [f["subject"] for f in doctor.json()]
+    assert os.path.relpath(path, home) in subjects, doctor.stdout
+    assert "healthy" not in doctor.stderr
+
+    # doctor never calls the store healthy while a write to it would fail
+    before = sorted(p.name for p in home.iterdir())
+    repaired = gctl("doctor", "--repair")
+    write = gctl("image", "set", image["id"], "--name", "after-repair")
+    assert (repaired.exit_code, write.exit_code) in ((0, 0), (7, 7)), (repaired.stderr, write.stderr)
+    if case in ("meta from the future", "images is a file"):
+        assert repaired.exit_code == 7 and sorted(p.name for p in home.iterdir()) == before

@@ -84,6 +84,10 @@ class StoreCorrupt(StoreUnavailable):
         self.reason = reason
 
 
+class NewerSchema(StoreUnavailable):
+    """The store was written by a newer glancectl: this one must change nothing in it."""
+
+
 class SourceError(GlancectlError):
     """The data source could not be read (missing file, network, HTTP status)."""
 

@@ -15,6 +15,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Callable
 
 from tinydb.storages import Storage
 
@@ -103,6 +104,10 @@ def read_json(path: Path):
         return None
     except PermissionError:
         raise StoreUnavailable(f"permission denied reading store file {path}") from None
+    except IsADirectoryError:
+        raise StoreCorrupt(path, "a directory is in its place") from None
+    except NotADirectoryError:
+        raise StoreCorrupt(path.parent, "not a directory") from None
     if not raw.strip():
         raise StoreCorrupt(path, "file is empty")
     try:
@@ -112,17 +117,25 @@ def read_json(path: Path):
 
 
 class AtomicJSONStorage(Storage):
-    """TinyDB storage that never leaves a torn file and never hides a bad one."""
+    """TinyDB storage that never leaves a torn file and never hides a bad one.
 
-    def __init__(self, path: str | Path):
+    ``check(path, document)`` raises StoreCorrupt when a well-formed
+    document holds records of the wrong shape; every read goes through it,
+    including the one TinyDB makes before a write.
+    """
+
+    def __init__(self, path: str | Path, check: Callable[[Path, dict], None] | None = None):
         self.path = Path(path)
+        self.check = check
 
     def read(self):
         data = read_json(self.path)
-        if data is not None and not (
-            isinstance(data, dict) and all(isinstance(t, dict) for t in data.values())
-        ):
+        if data is None:
+            return None
+        if not (isinstance(data, dict) and all(isinstance(t, dict) for t in data.values())):
             raise StoreCorrupt(self.path, "not a TinyDB document")
+        if self.check is not None:
+            self.check(self.path, data)
         return data
 
     def write(self, data) -> None:
@@ -154,6 +167,10 @@ class StoreLock:
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise StoreUnavailable(f"lock file {self.path} is a symlink; refusing it") from None
+            if exc.errno == errno.EISDIR:
+                raise StoreUnavailable(
+                    f"lock file {self.path} is a directory; 'glancectl doctor --repair' moves it aside"
+                ) from None
             raise
         deadline = time.monotonic() + self.timeout
         delay = 0.001

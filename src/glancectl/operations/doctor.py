@@ -33,23 +33,22 @@ from typing import Callable, Iterator
 
 from glancectl import datafiles, lifecycle
 from glancectl.config import Settings
-from glancectl.errors import GlancectlError, StoreCorrupt
+from glancectl.errors import GlancectlError, NewerSchema, StoreCorrupt
 from glancectl.lifecycle import ImageStatus, TaskStatus
 from glancectl.operations import recovery
 from glancectl.storage import (
     DIR_MODE,
     FILE_MODE,
     TEMP_MARKER,
-    AtomicJSONStorage,
-    read_json,
     remove_quietly,
     write_atomic,
 )
-from glancectl.store import SCHEMA_VERSION, ShardedTable, Store, canonical_uuid_or_none
+from glancectl.store import SCHEMA_VERSION, SHARD_PREFIX_LEN, ShardedTable, Store, canonical_uuid_or_none
 
 CHECKS = ("record-file", "symlink", "stuck-image", "stuck-task", "temp-file", "orphan-data",
           "data", "hash", "permissions")
 DAMAGED_MARKER = ".damaged-"  # a damaged file kept beside the copy restored in its place
+ALL_SHARDS = "*"  # in ``unreadable``: the table's directory itself is unusable
 SCRATCH_DIRS = ("tmp", "leases")  # hold nothing but in-progress work; safe to clear
 _RECORD_ID = re.compile(rb'"id"\s*:\s*"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"')
 _HAS_DATA = frozenset({ImageStatus.ACTIVE, ImageStatus.DEACTIVATED})
@@ -93,12 +92,19 @@ def diagnose(store: Store, settings: Settings, *, verify_data: bool = False,
     if not report.exists:
         return report
     doctor = _Doctor(store, settings, report)
+    blocked = doctor.lock_file()
+    if blocked is not None:
+        report.findings.append(_resolve(blocked, repair))
+        if not report.findings[-1].fixed:
+            return report  # nothing can be checked safely without the lock
     checks = [doctor.record_files, doctor.symlinks, doctor.stuck_images, doctor.stuck_tasks,
               doctor.temp_files, doctor.orphans, doctor.data_files, doctor.permissions]
     with store.holding_lock():
         for check in checks:
             for problem in check():
                 report.findings.append(_resolve(problem, repair))
+            if doctor.stop:
+                return report
     if verify_data:
         for problem in doctor.hashes():
             report.findings.append(_resolve(problem, repair))
@@ -127,6 +133,7 @@ class _Doctor:
         self.report = report
         self.unreadable: dict[str, set[str]] = {"images": set(), "tasks": set()}  # shard prefixes
         self.to_hash: list[tuple[dict, Path, tuple[int, int]]] = []
+        self.stop = False  # set when going on could harm the store
 
     def rel(self, path: Path | str) -> str:
         return os.path.relpath(path, self.home)
@@ -134,53 +141,97 @@ class _Doctor:
     # -- reading what can be read -------------------------------------------
     def records(self, table: ShardedTable) -> Iterator[dict]:
         """Every record in the shards that parse; the others are record-file findings."""
-        for path in table.shard_paths():
+        try:
+            paths = table.shard_paths()
+        except StoreCorrupt:
+            return  # a record-file finding
+        for path in paths:
             try:
-                data = AtomicJSONStorage(path).read() or {}
+                data = table.storage(path).read() or {}
             except StoreCorrupt:
                 continue
-            for doc in data.get(table.name, {}).values():
-                if isinstance(doc, dict) and isinstance(doc.get("id"), str) and "status" in doc:
-                    yield doc
+            yield from data.get(table.name, {}).values()
 
     def images_by_id(self) -> dict[str, dict]:
         return {r["id"]: r for r in self.records(self.store.images)}
 
     # -- record-file -------------------------------------------------------
     def record_files(self) -> Iterator[_Problem]:
-        meta = self.home / "meta.json"
+        meta = self.store.meta_path
         try:
-            read_json(meta)
+            self.store.schema_version()
+        except NewerSchema as exc:
+            self.stop = True  # a newer glancectl's store: judging or changing it here could harm it
+            yield _Problem("record-file", self.rel(meta), str(exc),
+                           "use a glancectl that understands it; nothing else was checked")
+            return
         except StoreCorrupt as exc:
             yield _Problem("record-file", self.rel(meta), f"unreadable: {exc.reason}",
                            f"rewrite it as schema version {SCHEMA_VERSION}, keeping the damaged copy",
                            lambda: self._rewrite_meta(meta))
         for table in (self.store.images, self.store.tasks):
-            for path in table.shard_paths():
+            try:
+                paths = table.shard_paths()
+            except StoreCorrupt:
+                self.unreadable[table.name].add(ALL_SHARDS)
+                yield _Problem("record-file", self.rel(table.directory),
+                               f"not a directory; every {table.name} command exits 7",
+                               "move it aside and put the directory back (from a backup of the "
+                               "home); until then all data is kept")
+                continue
+            for path in paths:
                 try:
-                    AtomicJSONStorage(path).read()
+                    table.storage(path).read()
                 except StoreCorrupt as exc:
                     yield self._damaged_shard(table, path, exc.reason)
+            yield from self._missing_shards(table)
+
+    def _missing_shards(self, table: ShardedTable) -> Iterator[_Problem]:
+        """A shard gone while its previous copy is still there: its records are lost until restored."""
+        for backup in sorted(table.directory.glob("*.json.bak")):
+            path = backup.with_name(backup.name.removesuffix(".bak"))
+            if len(path.stem) != SHARD_PREFIX_LEN or os.path.lexists(path):
+                continue
+            self.unreadable[table.name].add(path.stem)
+            good = self._good_copy(table, backup)
+            problem = f"missing, but its previous copy {backup.name} is there"
+            if good is None:
+                yield _Problem("record-file", self.rel(path), problem,
+                               f"{backup.name} is unreadable too: repair it by hand; its data is kept")
+                continue
+            kept = _ids(good, table)
+            yield _Problem("record-file", self.rel(path), problem,
+                           f"restore it from {backup.name} ({plural(len(kept), 'record')})",
+                           lambda path=path, backup=backup, kept=kept: self._restore(table, path, backup, kept))
+
+    def _good_copy(self, table: ShardedTable, backup: Path) -> dict | None:
+        if backup.is_symlink():
+            return None
+        try:
+            return table.storage(backup).read()
+        except StoreCorrupt:
+            return None
 
     def _damaged_shard(self, table: ShardedTable, path: Path, reason: str) -> _Problem:
         backup = path.with_name(path.name + ".bak")
         problem = f"unreadable: {reason}; every {table.name} command touching it exits 7"
         self.unreadable[table.name].add(path.stem)  # until restored: its records are unknown
-        try:
-            good = AtomicJSONStorage(backup).read() if not backup.is_symlink() else None
-        except StoreCorrupt:
-            good = None
+        good = self._good_copy(table, backup)
         if good is None:
             return _Problem("record-file", self.rel(path), problem,
                             f"no good previous copy ({backup.name} is missing or unreadable), so it "
                             "was left untouched: repair it by hand, or move it aside to drop its records")
-        kept = {doc.get("id") for doc in good.get(table.name, {}).values() if isinstance(doc, dict)}
+        kept = _ids(good, table)
         return _Problem("record-file", self.rel(path), problem,
                         f"restore it from {backup.name} ({plural(len(kept), 'record')}), keeping the damaged copy",
                         lambda: self._restore(table, path, backup, kept))
 
     def _restore(self, table: ShardedTable, path: Path, backup: Path, kept: set) -> str:
-        named = {m.decode() for m in _RECORD_ID.findall(path.read_bytes())}
+        if not os.path.lexists(path):
+            write_atomic(path, backup.read_bytes(), keep_previous=False)
+            self.unreadable[table.name].discard(path.stem)
+            return f"restored from {backup.name} ({plural(len(kept), 'record')}); changes after it are lost"
+        named = _named_ids(path)
         damaged = self._keep_damaged(path)
         write_atomic(path, backup.read_bytes(), keep_previous=False)
         self.unreadable[table.name].discard(path.stem)
@@ -198,9 +249,23 @@ class _Doctor:
 
     @staticmethod
     def _keep_damaged(path: Path) -> Path:
-        damaged = path.with_name(f"{path.name}{DAMAGED_MARKER}{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
-        os.link(path, damaged, follow_symlinks=False)
+        """Keep a damaged file beside the good copy about to replace it; a directory is moved aside whole."""
+        damaged = path.with_name(f"{path.name}{DAMAGED_MARKER}{_stamp()}")
+        if path.is_dir() and not path.is_symlink():
+            os.rename(path, damaged)
+        else:
+            os.link(path, damaged, follow_symlinks=False)
         return damaged
+
+    # -- lock-file ------------------------------------------------------------
+    def lock_file(self) -> _Problem | None:
+        """store.lock must be a file every writer can flock; a directory there blocks every write."""
+        lock = self.home / "store.lock"
+        if not lock.is_dir() or lock.is_symlink():
+            return None  # a symlink is a symlink finding, and the lock refuses it
+        return _Problem("record-file", self.rel(lock), "a directory, not the lock file; every write exits 7",
+                        "move it aside (glancectl makes a new lock file)",
+                        lambda: f"moved aside as {self._keep_damaged(lock).name}")
 
     # -- symlink -----------------------------------------------------------
     def symlinks(self) -> Iterator[_Problem]:
@@ -310,7 +375,7 @@ class _Doctor:
         if not path.is_file():
             return _Problem("orphan-data", rel, "not a data file", "move it out of the store")
         if record is None and image_id is not None:
-            if image_id[:2] in self.unreadable["images"]:
+            if self.unreadable["images"] & {image_id[:2], ALL_SHARDS}:
                 return _Problem("orphan-data", rel, "its record's shard is unreadable",
                                 "repair the shard first (see its record-file finding)")
             damaged = self._damaged_copy_of_shard(image_id)
@@ -405,6 +470,22 @@ class _Doctor:
                                f"mode {stat.S_IMODE(st.st_mode):04o} lets others in",
                                f"chmod it to {wanted:04o}",
                                lambda path=path, wanted=wanted: _chmod(path, wanted))
+
+
+def _stamp() -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+
+
+def _ids(document: dict, table: ShardedTable) -> set[str]:
+    return {doc["id"] for doc in document.get(table.name, {}).values()}
+
+
+def _named_ids(path: Path) -> set[str]:
+    """The record ids a file names, read as bytes: it may not parse."""
+    try:
+        return {m.decode() for m in _RECORD_ID.findall(path.read_bytes())}
+    except (IsADirectoryError, FileNotFoundError):
+        return set()
 
 
 def plural(n: int, noun: str) -> str:
