@@ -106,7 +106,8 @@ def test_damaged_meta_json_is_exit_7_and_repaired(gctl, home):
 
 def test_data_a_restore_may_have_orphaned_is_kept_until_you_decide(gctl, home):
     first = gctl.create("first")
-    image = with_data(gctl, "uploaded", os.urandom(20_000), "--id", same_shard_id(first["id"]))
+    payload = os.urandom(20_000)
+    image = with_data(gctl, "uploaded", payload, "--id", same_shard_id(first["id"]))
     shard = shard_of(home, image["id"])
     shard.write_bytes(shard.read_bytes()[:-3])  # the write that made it active is damaged
     data = home / "data" / image["id"]
@@ -116,15 +117,25 @@ def test_data_a_restore_may_have_orphaned_is_kept_until_you_decide(gctl, home):
     grouped = by_check(findings)
     assert grouped["record-file"][0]["fixed"]
     [stuck] = grouped["stuck-image"]
-    assert not stuck["fixed"] and "data is kept" in stuck["problem"]
-    assert data.exists(), "the only copy of the uploaded bytes is not removed"
-    assert gctl.show(image["id"])["status"] == "saving"
+    assert stuck["fixed"] and f"data/{image['id']} kept" in stuck["action"]
+    [orphan] = grouped["orphan-data"]
+    assert not orphan["fixed"] and ".damaged-" in orphan["problem"] and image["id"] in orphan["problem"]
+    assert data.read_bytes() == payload, "the only copy of the uploaded bytes is not removed"
+    assert gctl.show(image["id"])["status"] == "queued"
 
     for damaged in shard.parent.glob("*.damaged-*"):
         damaged.unlink()
     result, findings = doctor(gctl, "--repair")
-    assert result.exit_code == 0 and [f["check"] for f in findings] == ["stuck-image"]
-    assert gctl.show(image["id"])["status"] == "queued" and not data.exists()
+    assert result.exit_code == 0 and [(f["check"], f["fixed"]) for f in findings] == [("orphan-data", True)]
+    [kept] = home.glob(f"quarantine/*/data/{image['id']}")
+    assert not data.exists() and kept.read_bytes() == payload
+    assert findings[0]["action"] == f"moved to {kept.relative_to(home)}"
+    assert "1 file no record owned waits in" in result.stderr and "--purge-quarantine" in result.stderr
+
+    result, findings = doctor(gctl, "--purge-quarantine")
+    assert result.exit_code == 0 and [(f["check"], f["fixed"]) for f in findings] == [("quarantine", True)]
+    assert list((home / "quarantine").iterdir()) == []
+    assert doctor(gctl)[1] == []
 
 
 def test_crashed_upload_is_reported_then_settled(gctl, home):
@@ -136,7 +147,7 @@ def test_crashed_upload_is_reported_then_settled(gctl, home):
     grouped = by_check(findings)
     assert [f["subject"] for f in grouped["stuck-image"]] == [image["id"]]
     assert [f["subject"].split(".tmp-")[0] for f in grouped["temp-file"]] == [f"tmp/.{image['id']}"]
-    assert gctl.show(image["id"])["status"] == "saving", "reporting changes nothing"
+    assert Store(home).images.get(image["id"])["status"] == "saving", "reporting changes nothing"
 
     result, findings = doctor(gctl, "--repair")
     assert result.exit_code == 0 and all(f["fixed"] for f in findings)
@@ -272,3 +283,90 @@ def test_task_whose_worker_died_is_failed_and_its_image_requeued(gctl, home, tmp
     assert shown["status"] == "failure" and "ended before finishing" in shown["message"]
     assert gctl.show(stuck_image["subject"])["status"] == "queued"
     assert doctor(gctl)[1] == []
+
+
+def _edit_image(shard, image_id, change):
+    document = json.loads(shard.read_text())
+    [record] = [r for r in document["images"].values() if r["id"] == image_id]
+    change(record)
+    shard.write_text(json.dumps(document))
+
+
+# What is done to the record of an image with data; the record was backed up in <shard>.json.bak.
+RECORD_LIES = {
+    "shard deleted": lambda shard, image_id: shard.unlink(),
+    "id edited": lambda shard, image_id: _edit_image(
+        shard, image_id, lambda r: r.update(id=image_id[:9] + str(uuid.uuid4())[9:], locations=[])),
+    "status not a status": lambda shard, image_id: _edit_image(
+        shard, image_id, lambda r: r.update(status="Active")),
+    "status not a string": lambda shard, image_id: _edit_image(
+        shard, image_id, lambda r: r.update(status=["active"])),
+}
+
+
+@pytest.mark.parametrize("lie", RECORD_LIES)
+def test_repair_never_deletes_data_a_record_still_owns(gctl, home, lie):
+    payload = os.urandom(30_000)
+    image = with_data(gctl, "owned", payload)
+    gctl.ok("image", "set", image["id"], "--property", "backed=up")  # <shard>.json.bak has it active
+    shard, data = shard_of(home, image["id"]), home / "data" / image["id"]
+    RECORD_LIES[lie](shard, image["id"])
+
+    result, findings = doctor(gctl)
+    assert result.exit_code == 7 and "healthy" not in result.stderr
+    assert not any(f["check"] == "orphan-data" and f["action"].startswith("--repair will")
+                   for f in findings), findings
+
+    result, findings = doctor(gctl, "--repair")
+    assert data.read_bytes() == payload, f"{lie}: the data of a backed-up record is kept in place"
+    assert not list(home.glob("quarantine/*/*/*"))
+    if lie == "id edited":  # the live file parses: only a person can say which id is right
+        assert result.exit_code == 7
+        [orphan] = [f for f in findings if f["check"] == "orphan-data"]
+        assert not orphan["fixed"] and f"images/{shard.name}.bak has image {image['id']} as active" \
+            in orphan["problem"]
+    else:  # the record file comes back from its .bak, and with it the owner
+        assert result.exit_code == 0, findings
+        assert gctl.show(image["id"])["status"] == "active"
+        copy = home.parent / "copy.raw"
+        gctl.ok("image", "download", image["id"], "--file", str(copy))
+        assert copy.read_bytes() == payload
+        assert doctor(gctl)[1] == []
+
+
+def test_data_no_record_owns_is_quarantined_never_deleted(gctl, home):
+    payload = os.urandom(10_000)
+    image = with_data(gctl, "owned", payload)
+    other = with_data(gctl, "pointer", b"x" * 10)
+    shard, data = shard_of(home, image["id"]), home / "data" / image["id"]
+    _edit_image(shard, image["id"], lambda r: r.update(status="killed"))  # no .bak: the live record rules
+    stray = home / "data" / str(uuid.uuid4())
+    stray.write_bytes(b"nobody's")
+    stray.chmod(0o600)
+    # a live record pointing at a file by location owns it too, whatever the file's name
+    pointed = home / "data" / str(uuid.uuid4())
+    pointed.write_bytes(b"pointed at")
+    pointed.chmod(0o600)
+    _edit_image(shard_of(home, other["id"]), other["id"],
+                lambda r: r["locations"].append({"url": pointed.as_uri(), "metadata": {}}))
+
+    result, findings = doctor(gctl)
+    grouped = by_check(findings)
+    assert sorted(f["subject"] for f in grouped["orphan-data"]) == sorted(
+        [f"data/{image['id']}", f"data/{stray.name}", f"data/{pointed.name}"])
+    result, findings = doctor(gctl, "--repair")
+    assert result.exit_code == 7, "the file a location points at needs a person"
+    moved = {f["subject"]: f["action"] for f in findings if f["fixed"]}
+    [folder] = (home / "quarantine").iterdir()
+    assert moved == {f"data/{image['id']}": f"moved to quarantine/{folder.name}/data/{image['id']}",
+                     f"data/{stray.name}": f"moved to quarantine/{folder.name}/data/{stray.name}"}
+    assert (folder / "data" / image["id"]).read_bytes() == payload
+    assert (folder / "data" / stray.name).read_bytes() == b"nobody's"
+    assert pointed.read_bytes() == b"pointed at" and not data.exists()
+    assert "2 files no record owned wait in" in result.stderr
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+
+    result, findings = doctor(gctl, "--purge-quarantine")
+    assert [(f["check"], f["subject"], f["fixed"]) for f in findings if f["check"] == "quarantine"] == [
+        ("quarantine", f"quarantine/{folder.name}", True)]
+    assert list((home / "quarantine").iterdir()) == []

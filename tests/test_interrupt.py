@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from glancectl.store import Store
 from tests.conftest import FORMATS, LAUNCHER, run_launcher
 from tests.crash import crash_during
 from tests.crash import leftovers as dead_writer_leftovers
@@ -79,7 +80,7 @@ def test_sigkill_mid_upload_is_settled_by_the_next_command(tmp_path):
     feed_until_saving(proc, home, image_id)
     proc.kill()
     proc.wait(timeout=30)
-    assert show(home, image_id)["status"] == "saving", "the record is as the dead process left it"
+    assert Store(home).images.get(image_id)["status"] == "saving", "the record is as the dead process left it"
     # Any write settles it: the lease died with the process.
     assert run_launcher("image", "create", "bystander", "-q", home=home).returncode == 0
     after = show(home, image_id)
@@ -99,7 +100,7 @@ def test_upload_killed_at_either_end_is_settled_by_the_next_command(tmp_path, at
     home = tmp_path / "h"
     image_id = create(home)
     crash_during(home, "image", "upload", image_id, at=at, after=after, input=os.urandom(MiB))
-    assert show(home, image_id)["status"] == "saving"
+    assert Store(home).images.get(image_id)["status"] == "saving"
     assert run_launcher("image", "create", "bystander", "-q", home=home).returncode == 0
     after_crash = show(home, image_id)
     assert after_crash["status"] == "queued" and after_crash["locations"] == []
@@ -133,7 +134,6 @@ def test_a_dead_workers_lease_on_a_finished_task_is_cleared_by_the_next_write(tm
     import multiprocessing
 
     from glancectl.operations.recovery import sweep
-    from glancectl.store import Store
 
     home = tmp_path / "h"
     task_id = "0d9f4c7e-8a3b-4c1e-9f00-00000000abcd"

@@ -10,6 +10,8 @@ import stat
 import pytest
 
 from glancectl.store import Store
+from tests.conftest import FORMATS
+from tests.crash import crash_during, leftovers
 
 
 def shard_files(home):
@@ -219,3 +221,40 @@ def test_well_formed_json_of_the_wrong_shape_is_exit_7_naming_the_file(gctl, hom
     assert (repaired.exit_code, write.exit_code) in ((0, 0), (7, 7)), (repaired.stderr, write.stderr)
     if case in ("meta from the future", "images is a file"):
         assert repaired.exit_code == 7 and sorted(p.name for p in home.iterdir()) == before
+
+
+def test_reads_settle_an_upload_whose_writer_died_taking_the_lock_only_then(gctl, home):
+    image = gctl.create("victim", *FORMATS)
+    healthy = gctl.ok("image", "create", "bystander", *FORMATS, "--file", "-", "-q",
+                      input=os.urandom(1000)).stdout.strip()
+    crash_during(home, "image", "upload", image["id"], at="glancectl.datafiles:new_data_temp",
+                 after=True, input=os.urandom(50_000))
+    assert Store(home).images.get(image["id"])["status"] == "saving"
+
+    fd = os.open(home / "store.lock", os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:  # while nothing is dead a read needs no lock; a dead writer's image needs it to be settled
+        assert gctl.ok("--lock-timeout", "0.1", "image", "show", healthy, "-f", "value",
+                       "-c", "status").stdout == "active\n"
+        busy = gctl("--lock-timeout", "0.1", "image", "show", image["id"])
+        assert busy.exit_code == 7 and "store is busy" in busy.stderr
+    finally:
+        os.close(fd)
+
+    assert gctl.ok("image", "list", "--status", "saving", "-q").stdout == ""
+    shown = gctl.show(image["id"])
+    assert shown["status"] == "queued" and shown["locations"] == []
+    assert "ended before finishing" in Store(home).images.get(image["id"])["status_reason"]
+    assert leftovers(home) == [], "its partial data and lease went with it"
+    gctl.ok("image", "upload", image["id"], "--file", "-", input=b"again")
+    assert gctl.show(image["id"])["status"] == "active"
+
+
+def test_list_settles_every_dead_writers_image(gctl, home):
+    ids = [gctl.create(f"victim{i}", *FORMATS)["id"] for i in range(2)]
+    for image_id in ids:
+        crash_during(home, "image", "upload", image_id, at="glancectl.datafiles:new_data_temp",
+                     after=True, input=os.urandom(1000))
+    listed = gctl.ok("image", "list", "-f", "json", "-c", "id", "-c", "status").json()
+    assert sorted((r["id"], r["status"]) for r in listed) == sorted((i, "queued") for i in ids)
+    assert leftovers(home) == []

@@ -178,18 +178,22 @@ def discard(temp_path: Path | None) -> None:
         remove_quietly(temp_path)
 
 
-def remove_image_data(store: Store, image_id: str) -> None:
-    """Remove the store-managed data and any staged data of an image.
+def remove_image_data(store: Store, image_id: str, *, data: bool = True, staged: bool = True) -> list[Path]:
+    """Remove the store-managed data and (or) any staged data of an image; return what went.
 
     A store directory replaced by a symlink holds nothing of ours, so it is
     never unlinked through (``doctor`` reports the symlink).
     """
-    for path in (store.data_path(image_id), store.staging_path(image_id)):
+    removed = []
+    wanted = [store.data_path(image_id)] * data + [store.staging_path(image_id)] * staged
+    for path in wanted:
         if path.parent.is_symlink():
             continue
         if path.exists() or path.is_symlink():
             remove_quietly(path)
             fsync_dir(path.parent)
+            removed.append(path)
+    return removed
 
 
 def store_location(store: Store, image_id: str) -> str:

@@ -286,6 +286,14 @@ class Store:
             os.close(fd)
         return held
 
+    def has_dead_lease(self, record_id: str) -> bool:
+        """True when a lease file is there and no live process holds it: its holder died."""
+        _, fd = _probe_lease(self._lease_path(record_id), fcntl.LOCK_SH)
+        if fd is None:
+            return False
+        os.close(fd)
+        return True
+
     def dead_leases(self) -> list[str]:
         """Record ids whose lease file a process left behind when it died.
 

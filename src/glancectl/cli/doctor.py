@@ -22,9 +22,11 @@ COLUMNS = ("check", "subject", "problem", "action")
                    "os_hash_value and checksum (reads all the data).")
 @click.option("--repair", is_flag=True,
               help="Fix what is safe to fix, and say what was done.")
+@click.option("--purge-quarantine", is_flag=True,
+              help="Delete, for good, the data earlier repairs moved to the quarantine folder.")
 @output_options(many=True)
 @pass_env
-def doctor(env: Env, verify_data: bool, repair: bool, output) -> None:
+def doctor(env: Env, verify_data: bool, repair: bool, purge_quarantine: bool, output) -> None:
     """Check the store; with --repair, fix what can be fixed safely.
 
     Checks that every record file parses, that active images' data files
@@ -33,11 +35,17 @@ def doctor(env: Env, verify_data: bool, repair: bool, output) -> None:
     died, temporary files, symlinks, and permissions looser than
     owner-only.
 
-    --repair restores a damaged record file from its previous copy (.bak)
-    and says which records that loses, keeping the damaged file beside it.
-    It returns stuck images to queued, fails stuck tasks, removes temporary
-    files and orphaned data, and tightens permissions. It never replaces a
-    damaged file with an empty one.
+    --repair restores a damaged or missing record file from its previous
+    copy (.bak) and says which records that loses, keeping the damaged file
+    beside it. It returns stuck images to queued, fails stuck tasks, removes
+    temporary files and tightens permissions. It never deletes image data:
+    data no record owns is moved to quarantine/<time>/ in the home, and data
+    a record may still own (in a damaged copy or the .bak of its record
+    file, or in a record file it cannot read) is reported, not moved. It
+    never replaces a damaged file with an empty one, and changes nothing in
+    a store with a newer schema.
+
+    --purge-quarantine deletes what is in the quarantine folder.
 
     Exit status: 0 when nothing needs attention (after the repairs, with
     --repair); 7 when something does, or when the store is busy.
@@ -47,8 +55,10 @@ def doctor(env: Env, verify_data: bool, repair: bool, output) -> None:
       glancectl doctor
       glancectl doctor --verify-data -f json
       glancectl doctor --repair
+      glancectl doctor --purge-quarantine
     """
-    report = doctor_ops.diagnose(env.store, env.settings, verify_data=verify_data, repair=repair)
+    report = doctor_ops.diagnose(env.store, env.settings, verify_data=verify_data, repair=repair,
+                                 purge_quarantine=purge_quarantine)
     rows = [asdict(finding) for finding in report.findings]
     if rows or output.format != "table":
         render_many(env, output, rows, COLUMNS)
@@ -58,6 +68,16 @@ def doctor(env: Env, verify_data: bool, repair: bool, output) -> None:
 
 
 def _summary(report: doctor_ops.Report, repair: bool) -> str:
+    summary = _outcome(report, repair)
+    if report.quarantined:
+        summary += (f" {doctor_ops.plural(report.quarantined, 'file')} no record owned "
+                    f"{'waits' if report.quarantined == 1 else 'wait'} in "
+                    f"{report.home / doctor_ops.QUARANTINE}; 'glancectl doctor --purge-quarantine' "
+                    "deletes them.")
+    return summary
+
+
+def _outcome(report: doctor_ops.Report, repair: bool) -> str:
     if not report.exists:
         return f"No store at {report.home} yet; nothing to check."
     checked = report.checked

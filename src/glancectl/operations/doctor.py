@@ -3,21 +3,26 @@
 The checks, in the order ``--repair`` applies them (a repair can change what
 a later check sees, so each check runs after the previous one's repairs):
 
-    record-file   meta.json and every shard parse; a damaged shard comes back from its .bak
+    record-file   meta.json and every shard parse and hold records of the right shape; a
+                  damaged or missing shard comes back from its .bak; a newer schema stops doctor
     symlink       nothing inside the store is a symlink (glancectl never writes through one)
     stuck-image   saving/uploading/importing with no live writer -> queued
     stuck-task    processing with no live worker -> failure
     temp-file     temporary files and lease files of dead processes
-    orphan-data   data/ and staging/ files no record owns
+    orphan-data   data/ and staging/ files no live record owns -> quarantine/<time>/
     data          active and deactivated images' data files exist with the recorded size
     hash          (--verify-data) and match the recorded os_hash_value and checksum
     permissions   everything owner-only
+    quarantine    (--purge-quarantine) what earlier repairs quarantined, deleted
 
 Everything but hashing runs under the store lock, so a live writer is never
 mistaken for a dead one. Hashing runs without it (a large store would hold
 up every writer); a mismatch is confirmed under the lock before it is
-reported. Nothing here deletes a record file or a record: a damaged file is
-kept beside its restored copy, and data a lost record may own is kept.
+reported. Nothing here deletes a record file, a record or image data:
+a damaged file is kept beside its restored copy; data no record owns is
+moved to the quarantine folder, and data a record may still own (one in a
+damaged copy or the .bak of its record file, one whose shard is unreadable,
+one pointing at it by location) is only reported.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import stat
 import time
 from dataclasses import dataclass, field
@@ -33,27 +39,30 @@ from typing import Callable, Iterator
 
 from glancectl import datafiles, lifecycle
 from glancectl.config import Settings
-from glancectl.errors import GlancectlError, NewerSchema, StoreCorrupt
+from glancectl.errors import GlancectlError, NewerSchema, StoreCorrupt, StoreUnavailable
 from glancectl.lifecycle import ImageStatus, TaskStatus
 from glancectl.operations import recovery
 from glancectl.storage import (
     DIR_MODE,
     FILE_MODE,
     TEMP_MARKER,
+    ensure_dir,
+    fsync_dir,
+    read_json,
     remove_quietly,
     write_atomic,
 )
 from glancectl.store import SCHEMA_VERSION, SHARD_PREFIX_LEN, ShardedTable, Store, canonical_uuid_or_none
 
 CHECKS = ("record-file", "symlink", "stuck-image", "stuck-task", "temp-file", "orphan-data",
-          "data", "hash", "permissions")
+          "data", "hash", "permissions", "quarantine")
 DAMAGED_MARKER = ".damaged-"  # a damaged file kept beside the copy restored in its place
+QUARANTINE = "quarantine"  # in the home: data no record owns, until --purge-quarantine
 ALL_SHARDS = "*"  # in ``unreadable``: the table's directory itself is unusable
 SCRATCH_DIRS = ("tmp", "leases")  # hold nothing but in-progress work; safe to clear
 _RECORD_ID = re.compile(rb'"id"\s*:\s*"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"')
 _HAS_DATA = frozenset({ImageStatus.ACTIVE, ImageStatus.DEACTIVATED})
-_KEEPS_DATA = _HAS_DATA | {ImageStatus.PENDING_DELETE}
-_STAGED = frozenset({ImageStatus.UPLOADING, ImageStatus.IMPORTING})
+_IMAGE_STATUSES = frozenset(s.value for s in ImageStatus)
 
 
 @dataclass(frozen=True)
@@ -71,6 +80,7 @@ class Report:
     exists: bool
     findings: list[Finding] = field(default_factory=list)
     checked: dict[str, int] = field(default_factory=dict)  # images, tasks, data files, bytes hashed
+    quarantined: int = 0  # files waiting in the quarantine folder
 
     @property
     def needs_attention(self) -> list[Finding]:
@@ -87,7 +97,7 @@ class _Problem:
 
 
 def diagnose(store: Store, settings: Settings, *, verify_data: bool = False,
-             repair: bool = False) -> Report:
+             repair: bool = False, purge_quarantine: bool = False) -> Report:
     report = Report(store.home, store.exists())
     if not report.exists:
         return report
@@ -105,6 +115,9 @@ def diagnose(store: Store, settings: Settings, *, verify_data: bool = False,
                 report.findings.append(_resolve(problem, repair))
             if doctor.stop:
                 return report
+        if purge_quarantine:
+            report.findings += [_resolve(problem, True) for problem in doctor.purge_quarantine()]
+        report.quarantined = _quarantined(store.home / QUARANTINE)
     if verify_data:
         for problem in doctor.hashes():
             report.findings.append(_resolve(problem, repair))
@@ -134,6 +147,8 @@ class _Doctor:
         self.unreadable: dict[str, set[str]] = {"images": set(), "tasks": set()}  # shard prefixes
         self.to_hash: list[tuple[dict, Path, tuple[int, int]]] = []
         self.stop = False  # set when going on could harm the store
+        self.copies: dict[Path, dict[str, dict | None]] = {}  # kept copies of record files, read once
+        self.quarantine = self.home / QUARANTINE / _stamp()  # where this run moves unowned data
 
     def rel(self, path: Path | str) -> str:
         return os.path.relpath(path, self.home)
@@ -285,30 +300,19 @@ class _Doctor:
     # -- stuck-image, stuck-task --------------------------------------------
     def stuck_images(self) -> Iterator[_Problem]:
         for record in self.records(self.store.images):
-            if not recovery.is_abandoned(self.store, record):
-                continue
-            problem = f"{record['status']} with no live writer (the process died)"
-            damaged = self._damaged_copy_of_shard(record["id"])
-            if damaged and self._has_files(record["id"]):
-                yield _Problem("stuck-image", record["id"], problem + (
-                    "; its record came back from a backup older than its last change, so its data "
-                    "is kept"), f"recover what you need from {self.rel(damaged)}, then remove that "
-                    "file; --repair will then return the image to queued and remove the data")
-                continue
-            yield _Problem("stuck-image", record["id"], problem,
-                           "return it to queued and remove its partial data",
-                           lambda image_id=record["id"]: self._settle_image(image_id))
-
-    def _damaged_copy_of_shard(self, image_id: str) -> Path | None:
-        shard = self.store.images.shard_path(image_id)
-        return next(iter(sorted(shard.parent.glob(f"{shard.name}{DAMAGED_MARKER}*"))), None)
-
-    def _has_files(self, image_id: str) -> bool:
-        return any(p.exists() for p in (self.store.data_path(image_id), self.store.staging_path(image_id)))
+            if recovery.is_abandoned(self.store, record):
+                yield _Problem("stuck-image", record["id"],
+                               f"{record['status']} with no live writer (the process died)",
+                               "return it to queued and remove the data it was receiving",
+                               lambda image_id=record["id"]: self._settle_image(image_id))
 
     def _settle_image(self, image_id: str) -> str:
         recovery.settle_dead_writer(self.store, image_id)
-        return "returned to queued; partial data removed"
+        kept = [self.rel(p) for p in (self.store.data_path(image_id), self.store.staging_path(image_id))
+                if p.exists()]
+        return "returned to queued; partial data removed" + (
+            f"; {', '.join(kept)} kept: no dead writer is proven to have left it (see orphan-data)"
+            if kept else "")
 
     def stuck_tasks(self) -> Iterator[_Problem]:
         from glancectl.operations import tasks  # the task runner owns what abandoned means
@@ -355,8 +359,13 @@ class _Doctor:
 
     # -- orphan-data ----------------------------------------------------------
     def orphans(self) -> Iterator[_Problem]:
+        """Data no live record owns. It is only ever moved to quarantine, and not even that
+        while any record, live or in a kept copy of its record file, may own it."""
         images = self.images_by_id()
-        for directory, owns in ((self.store.data_dir, _owns_data), (self.store.staging_dir, _owns_staged)):
+        pointed_at = {loc.get("url"): r["id"] for r in images.values()
+                      for loc in r.get("locations") or [] if isinstance(loc, dict)}
+        for directory, owns in ((self.store.data_dir, recovery.owns_data),
+                                (self.store.staging_dir, lambda store, record: recovery.owns_staged(record))):
             if not directory.is_dir() or directory.is_symlink():
                 continue
             for path in sorted(directory.iterdir()):
@@ -368,25 +377,85 @@ class _Doctor:
                     continue
                 if image_id is not None and self.store.lease_is_live(image_id):
                     continue
-                yield self._orphan(path, image_id, record)
+                claim = self._claim(path, image_id, record, owns, pointed_at)
+                yield self._orphan(path, record, claim)
 
-    def _orphan(self, path: Path, image_id: str | None, record: dict | None) -> _Problem:
+    def _claim(self, path: Path, image_id: str | None, record: dict | None, owns,
+               pointed_at: dict) -> str | None:
+        """Why some record may still own ``path``, or None when none can."""
+        pointer = pointed_at.get(path.as_uri())
+        if pointer not in (None, image_id):  # its own record's location is judged by its status
+            return f"image {pointer} has it as a location"
+        if image_id is None:
+            return None
+        if self.unreadable["images"] & {image_id[:2], ALL_SHARDS}:
+            return "its record's shard is unreadable (see its record-file finding)"
+        shard = self.store.images.shard_path(image_id)
+        # A damaged copy is newer than the record file restored in its place; a .bak is
+        # older, so it speaks only for a record the live file lacks.
+        copies = sorted(shard.parent.glob(f"{shard.name}{DAMAGED_MARKER}*"))
+        if record is None:
+            copies.append(shard.with_name(shard.name + ".bak"))
+        for copy in copies:
+            if image_id not in (found := self._records_in_copy(copy)):
+                continue
+            old = found[image_id]
+            if old is None:
+                return f"{self.rel(copy)} names image {image_id} (it does not parse)"
+            if _may_own(self.store, old, owns):
+                return f"{self.rel(copy)} has image {image_id} as {_shown_status(old)}"
+        return None
+
+    def _records_in_copy(self, copy: Path) -> dict[str, dict | None]:
+        """The image records a kept copy holds by id; None for an id it names but cannot give."""
+        if copy not in self.copies:
+            named = dict.fromkeys(_named_ids(copy)) if copy.is_file() and not copy.is_symlink() else {}
+            try:
+                document = read_json(copy) if named else None
+            except StoreCorrupt:
+                document = None
+            table = document.get("images") if isinstance(document, dict) else None
+            for doc in table.values() if isinstance(table, dict) else ():
+                if isinstance(doc, dict) and doc.get("id") in named:
+                    named[doc["id"]] = doc
+            self.copies[copy] = named
+        return self.copies[copy]
+
+    def _orphan(self, path: Path, record: dict | None, claim: str | None) -> _Problem:
         rel = self.rel(path)
+        if claim is not None:
+            return _Problem("orphan-data", rel, f"no live record owns it, but {claim}",
+                            "kept: restore or correct that record (glancectl doctor --repair restores "
+                            "a damaged or missing record file), or move the file out of the store yourself")
         if not path.is_file():
-            return _Problem("orphan-data", rel, "not a data file", "move it out of the store")
-        if record is None and image_id is not None:
-            if self.unreadable["images"] & {image_id[:2], ALL_SHARDS}:
-                return _Problem("orphan-data", rel, "its record's shard is unreadable",
-                                "repair the shard first (see its record-file finding)")
-            damaged = self._damaged_copy_of_shard(image_id)
-            if damaged:
-                return _Problem("orphan-data", rel,
-                                "no record owns it, and its record file was restored from a backup",
-                                f"it may be the data of a record lost then (see {self.rel(damaged)}): "
-                                f"re-create the image with --id {image_id} and upload it again, or "
-                                "remove the file; once the damaged copy is gone, --repair removes it")
-        why = "no record owns it" if record is None else f"its image is {record['status']}"
-        return _Problem("orphan-data", rel, why, "remove it", lambda: _removed(path))
+            why = "not a data file"
+        else:
+            why = "no record owns it" if record is None else f"its image is {record['status']}"
+        return _Problem("orphan-data", rel, why,
+                        f"move it to {self.rel(self.quarantine)}/ (deleted only by --purge-quarantine)",
+                        lambda: self._quarantine(path))
+
+    def _quarantine(self, path: Path) -> str:
+        folder = self.quarantine / path.parent.name
+        for directory in (self.quarantine.parent, self.quarantine, folder):
+            ensure_dir(directory)
+        target = folder / path.name
+        if os.path.lexists(target):
+            raise StoreUnavailable(f"{self.rel(target)} is already there; the file was left in place")
+        os.rename(path, target)
+        fsync_dir(path.parent)
+        fsync_dir(folder)
+        return f"moved to {self.rel(target)}"
+
+    def purge_quarantine(self) -> Iterator[_Problem]:
+        """What earlier repairs quarantined, deleted for good: asked for by --purge-quarantine."""
+        top = self.quarantine.parent
+        if not top.is_dir() or top.is_symlink():
+            return
+        for entry in sorted(top.iterdir()):
+            yield _Problem("quarantine", self.rel(entry),
+                           f"held in quarantine: {_quarantine_size(entry)}", "delete it",
+                           lambda entry=entry: _deleted_tree(entry))
 
     # -- data, hash ----------------------------------------------------------
     def data_files(self) -> Iterator[_Problem]:
@@ -394,7 +463,7 @@ class _Doctor:
                                "data_files": 0, "bytes_hashed": 0}
         for record in self.records(self.store.images):
             self.report.checked["images"] += 1
-            if record["status"] not in _HAS_DATA or not _has_store_data(self.store, record):
+            if record["status"] not in _HAS_DATA or not recovery.owns_data(self.store, record):
                 continue
             self.report.checked["data_files"] += 1
             path = self.store.data_path(record["id"])
@@ -492,19 +561,40 @@ def plural(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def _owns_data(store: Store, record: dict) -> bool:
-    if record["status"] in lifecycle.IN_FLIGHT_STATUSES:
-        return True  # a stuck-image finding if its writer is dead
-    return record["status"] in _KEEPS_DATA and _has_store_data(store, record)
+def _may_own(store: Store, record: dict, owns) -> bool:
+    """Whether a record from a kept copy may own its data; one we cannot judge may."""
+    if record.get("status") not in _IMAGE_STATUSES:
+        return True
+    try:
+        return owns(store, record)
+    except (TypeError, AttributeError):  # a copy of the wrong shape
+        return True
 
 
-def _owns_staged(store: Store, record: dict) -> bool:
-    return record["status"] in _STAGED
+def _shown_status(record: dict) -> str:
+    status = record.get("status")
+    return str(status) if status in _IMAGE_STATUSES else f"{status!r} (not a known status)"
 
 
-def _has_store_data(store: Store, record: dict) -> bool:
-    own = datafiles.store_location(store, record["id"])
-    return any(loc.get("url") == own for loc in record.get("locations") or [])
+def _quarantined(top: Path) -> int:
+    if not top.is_dir() or top.is_symlink():
+        return 0
+    return sum(len(names) for _, _, names in os.walk(top))
+
+
+def _quarantine_size(entry: Path) -> str:
+    files = [Path(top, name) for top, _, names in os.walk(entry) for name in names]
+    total = sum(p.lstat().st_size for p in files)
+    return f"{plural(len(files), 'file')}, {total} bytes"
+
+
+def _deleted_tree(entry: Path) -> str:
+    if entry.is_dir() and not entry.is_symlink():
+        shutil.rmtree(entry)  # never follows a symlink inside it
+    else:
+        remove_quietly(entry)
+    fsync_dir(entry.parent)
+    return "deleted"
 
 
 def _identity_of(st: os.stat_result) -> tuple[int, int]:
@@ -518,7 +608,7 @@ def _identity(path: Path) -> tuple[int, int] | None:
         return None
 
 
-def _removed(path: Path) -> str:
+def _removed(path: Path) -> str:  # only ever temp files, leases and symlinks: never data
     remove_quietly(path)
     return "removed"
 

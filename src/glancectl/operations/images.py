@@ -15,6 +15,7 @@ from glancectl.config import Settings
 from glancectl.errors import Conflict, GlancectlError, InvalidValue, NotFound
 from glancectl.lifecycle import ImageStatus
 from glancectl.listing import IMAGE_SORT_KEYS, ImageFilter, page, parse_sort, sort_records
+from glancectl.operations import recovery
 from glancectl.store import Store, checked_uuid
 from glancectl import datafiles
 
@@ -34,7 +35,7 @@ def find_image(store: Store, ref: str, *, include_deleted: bool = True) -> dict:
         record = store.images.get(image_id)
         if record is not None and (include_deleted
                                    or record["status"] not in lifecycle.DELETED_STATUSES):
-            return record
+            return recovery.settled(store, record)
     named = [r for r in store.images.all() if r.get("name") == ref]
     matches = [r for r in named if r["status"] not in lifecycle.DELETED_STATUSES]
     if not matches and include_deleted:
@@ -46,7 +47,7 @@ def find_image(store: Store, ref: str, *, include_deleted: bool = True) -> dict:
         raise InvalidValue(
             f"More than one image is named '{ref}': {listed}. Use an ID instead."
         )
-    return matches[0]
+    return recovery.settled(store, matches[0])
 
 
 def find_live_image(store: Store, ref: str, *, scrub_time: float | None = None) -> dict:
@@ -160,7 +161,8 @@ def list_images(
     keys = parse_sort(sort, IMAGE_SORT_KEYS, "created_at:desc")
     if marker:
         marker = checked_uuid(marker)
-    matched = [r for r in store.images.all() if image_filter.matches(r)]
+    matched = [r for r in (recovery.settled(store, r) for r in store.images.all())
+               if image_filter.matches(r)]
     return page(sort_records(matched, keys), marker=marker, limit=limit)
 
 

@@ -16,6 +16,7 @@ from glancectl.storage import TEMP_MARKER, remove_quietly
 from glancectl.store import Store
 
 ABANDONED_MESSAGE = "the process writing its data ended before finishing"
+KEEPS_DATA = frozenset({ImageStatus.ACTIVE, ImageStatus.DEACTIVATED, ImageStatus.PENDING_DELETE})
 
 
 def is_abandoned(store: Store, record: dict) -> bool:
@@ -27,15 +28,44 @@ def is_abandoned(store: Store, record: dict) -> bool:
 
 
 def settle_if_abandoned(store: Store, record: dict) -> dict:
-    """Return an abandoned in-flight image to queued, removing its partial data."""
+    """Return an abandoned in-flight image to queued, removing the data it was receiving.
+
+    Only temp files go here: a data or staging file is removed only when a
+    dead lease proves its writer put it there (``settle_dead_writer``).
+    """
     if not is_abandoned(store, record):
         return record
     from glancectl.operations.images import move  # images imports us for find
 
     for temp in data_temps(store, record["id"]):
         remove_quietly(temp)
-    datafiles.remove_image_data(store, record["id"])
     return move(store, record, ImageStatus.QUEUED, locations=[], status_reason=ABANDONED_MESSAGE)
+
+
+def settled(store: Store, record: dict) -> dict:
+    """A read's view of an image: one whose writer died is settled first, as the next write would.
+
+    Only an in-flight record is probed, and the lock is taken only when no
+    live process holds its lease, so reads stay lock-free while nothing died.
+    """
+    if not is_abandoned(store, record):
+        return record
+    with store.writing():
+        settle_dead_writer(store, record["id"])
+        return store.images.get(record["id"]) or record
+
+
+def owns_data(store: Store, record: dict) -> bool:
+    """Whether ``data/<id>`` is this record's: in flight, or holding data in the store."""
+    status = record["status"]
+    if status in lifecycle.IN_FLIGHT_STATUSES:
+        return True
+    own = datafiles.store_location(store, record["id"])
+    return status in KEEPS_DATA and any(loc.get("url") == own for loc in record.get("locations") or [])
+
+
+def owns_staged(record: dict) -> bool:
+    return record["status"] in (ImageStatus.UPLOADING, ImageStatus.IMPORTING)
 
 
 def data_temps(store: Store, image_id: str) -> list:
@@ -95,8 +125,20 @@ def sweep(store: Store, settings: Settings | None = None) -> list[str]:
 
 
 def settle_dead_writer(store: Store, image_id: str) -> list[str]:
-    """Settle an image whose data writer is gone, and clear the lease it left."""
+    """Settle an image whose data writer is gone, and clear the lease it left.
+
+    A lease file left behind proves its holder died mid-write, so a data or
+    staging file the (settled) record does not own is that writer's,
+    committed but never recorded, and goes. Without that proof it stays, for
+    ``doctor`` to judge: it may be the data of a record that was edited or
+    restored from a backup.
+    """
     done = _settle(store, image_id)
+    record = store.images.get(image_id)
+    if record is not None and store.has_dead_lease(image_id):
+        unowned = datafiles.remove_image_data(
+            store, image_id, data=not owns_data(store, record), staged=not owns_staged(record))
+        done += [f"removed {path}, which the dead writer of {image_id} left" for path in unowned]
     store.clear_lease(image_id)
     return done
 
