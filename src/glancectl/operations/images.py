@@ -161,7 +161,9 @@ def list_images(
     keys = parse_sort(sort, IMAGE_SORT_KEYS, "created_at:desc")
     if marker:
         marker = checked_uuid(marker)
-    matched = [r for r in (recovery.settled(store, r) for r in store.images.all())
+    in_flight = lifecycle.IN_FLIGHT_STATUSES  # only these can have a dead writer: skip the call
+    matched = [r for r in (recovery.settled(store, r) if r["status"] in in_flight else r
+                           for r in store.images.all())
                if image_filter.matches(r)]
     return page(sort_records(matched, keys), marker=marker, limit=limit)
 
