@@ -1,7 +1,8 @@
-"""One error family for the library layers; only the CLI maps it to exit codes.
+"""One error family for the library layers; the CLI and the API each map it in one place.
 
-Each error carries its exit code, so the mapping is data rather than a
-chain of isinstance checks, and no caller ever has to match on text.
+Each error carries its exit code and its HTTP status (Glance's code for the
+same refusal), so the mapping is data rather than a chain of isinstance
+checks, and no caller ever has to match on text.
 """
 
 import errno
@@ -14,6 +15,7 @@ STORE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM,
 
 class GlancectlError(Exception):
     exit_code = ExitCode.INTERNAL_ERROR
+    http_status = 500
 
     def __init__(self, message: str, *, hint: str | None = None):
         super().__init__(message)
@@ -26,16 +28,31 @@ class GlancectlError(Exception):
 
 class InvalidValue(GlancectlError):
     exit_code = ExitCode.USAGE
+    http_status = 400
 
 
 class NotFound(GlancectlError):
     exit_code = ExitCode.NOT_FOUND
+    http_status = 404
 
 
 class Refused(GlancectlError):
     """Refused by a rule: protection, no data, an import in progress."""
 
     exit_code = ExitCode.REFUSED
+    http_status = 403
+
+
+class InProgress(Refused):
+    """Refused because the image's data is being written or imported right now."""
+
+    http_status = 409
+
+
+class NoData(Refused):
+    """The image has no data to read; over HTTP that is Glance's 204 No Content."""
+
+    http_status = 204
 
 
 class ImageDeleted(Refused):
@@ -49,6 +66,8 @@ class ImageDeleted(Refused):
 class InvalidTransition(Refused):
     """A status change the lifecycle tables do not allow."""
 
+    http_status = 409
+
     def __init__(self, message: str, *, current: str, requested: str, hint: str | None = None):
         super().__init__(message, hint=hint)
         self.current = current
@@ -59,18 +78,23 @@ class DataError(GlancectlError):
     """Data arrived whole but failed verification (size, hash, format, safety)."""
 
     exit_code = ExitCode.VERIFICATION_FAILED
+    http_status = 400
 
 
 class LimitExceeded(GlancectlError):
     exit_code = ExitCode.LIMIT_EXCEEDED
+    http_status = 413
 
 
 class StoreUnavailable(GlancectlError):
     exit_code = ExitCode.STORE_UNAVAILABLE
+    http_status = 503
 
 
 class Conflict(StoreUnavailable):
     """A record moved under us between read and write; the change was not made."""
+
+    http_status = 409
 
 
 class StoreCorrupt(StoreUnavailable):
@@ -92,6 +116,7 @@ class SourceError(GlancectlError):
     """The data source could not be read (missing file, network, HTTP status)."""
 
     exit_code = ExitCode.USAGE
+    http_status = 400
 
 
 def exit_code_for(exc: BaseException) -> ExitCode:
@@ -103,6 +128,17 @@ def exit_code_for(exc: BaseException) -> ExitCode:
     if isinstance(exc, OSError) and exc.errno in STORE_ERRNOS:
         return ExitCode.STORE_UNAVAILABLE
     return ExitCode.INTERNAL_ERROR
+
+
+def http_status_for(exc: BaseException) -> int:
+    """The HTTP status of a failure, as ``exit_code_for`` gives its exit code."""
+    if isinstance(exc, GlancectlError):
+        return exc.http_status
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return LimitExceeded.http_status  # Glance's StorageFull is 413
+    if isinstance(exc, OSError) and exc.errno in STORE_ERRNOS:
+        return StoreUnavailable.http_status
+    return GlancectlError.http_status
 
 
 def describe_os_error(exc: OSError) -> str:

@@ -82,6 +82,7 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
         "doctor": "glancectl.cli.doctor:doctor",
         "lifecycle": "glancectl.cli.lifecycle_cmd:lifecycle",
         "completion": "glancectl.cli.completion:completion",
+        "serve": "glancectl.cli.serve:serve",
     },
 )
 @click.option("--home", metavar="DIR", type=click.Path(file_okay=False),

@@ -11,12 +11,14 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 from glancectl import datafiles, lifecycle, records
 from glancectl.config import Settings
 from glancectl.datafiles import Received
-from glancectl.errors import Conflict, DataError, GlancectlError, LimitExceeded, Refused
+from glancectl.errors import (
+    Conflict, DataError, GlancectlError, InProgress, LimitExceeded, NoData, Refused,
+)
 from glancectl.lifecycle import ImageStatus
 from glancectl.operations.images import editing, move
 from glancectl.operations.recovery import settle_dead_writer, settle_if_abandoned
@@ -53,16 +55,20 @@ class Ingested:
     virtual_size: int | None
 
 
+def storage_used(store: Store, owner: str, *, besides: str | None = None) -> int:
+    """Bytes that count against ``owner``'s user_storage_quota (all but image ``besides``)."""
+    return sum(
+        r.get("size") or 0
+        for r in store.images.all()
+        if r.get("owner") == owner and r["id"] != besides
+        and r["status"] not in (ImageStatus.DELETED, ImageStatus.KILLED)
+    )
+
+
 def _quota_left(store: Store, settings: Settings, owner: str, image_id: str) -> int | None:
     if not settings.user_storage_quota:
         return None
-    used = sum(
-        r.get("size") or 0
-        for r in store.images.all()
-        if r.get("owner") == owner and r["id"] != image_id
-        and r["status"] not in (ImageStatus.DELETED, ImageStatus.KILLED)
-    )
-    return settings.user_storage_quota - used
+    return settings.user_storage_quota - storage_used(store, owner, besides=image_id)
 
 
 def _limit_checker(settings: Settings, quota_left: int | None, progress: Progress | None) -> Progress:
@@ -142,7 +148,7 @@ def check_uploadable(record: dict, target: str = ImageStatus.SAVING) -> None:
     """Glance's refusals before any byte is read."""
     status = record["status"]
     if status in (ImageStatus.SAVING, ImageStatus.IMPORTING):
-        raise Refused(
+        raise InProgress(
             f"Image has active task: image {records.image_label(record)} is {status}.",
             hint=lifecycle.NEXT_STEP_HINTS[ImageStatus(status)],
         )
@@ -287,11 +293,11 @@ def data_source_for(store: Store, record: dict):
         )
     if status != ImageStatus.ACTIVE:
         if status == ImageStatus.QUEUED:
-            raise Refused(
+            raise NoData(
                 f"Image {label} has no data: it is queued.",
                 hint=f"Upload data first: glancectl image upload {record['id']} --file PATH",
             )
-        raise Refused(f"Image {label} is {status}; only active images have data to download.",
+        raise NoData(f"Image {label} is {status}; only active images have data to download.",
                       hint=lifecycle.NEXT_STEP_HINTS.get(ImageStatus(status)))
     locations = [location["url"] for location in record.get("locations") or []]
     if datafiles.store_location(store, record["id"]) in locations:
@@ -301,22 +307,76 @@ def data_source_for(store: Store, record: dict):
     return None  # active with no data: created with --size 0
 
 
+def _verifier(record: dict):
+    """(expected digest, hasher) for reading an image back: os_hash_value, else md5, else none."""
+    import hashlib
+
+    if record.get("os_hash_value"):
+        return record["os_hash_value"], hashlib.new(record.get("os_hash_algo") or "sha512")
+    if record.get("checksum"):
+        return record["checksum"], hashlib.md5(usedforsecurity=False)
+    return None, None
+
+
+def _check_digest(expected: str | None, hasher) -> None:
+    if hasher is not None and hasher.hexdigest() != expected:
+        raise DataError(f"Corrupt image download. Hash was {hasher.hexdigest()} expected {expected}")
+
+
 def download(store: Store, record: dict, write: Callable[[memoryview], None], *,
              progress: Progress | None = None) -> None:
     """Stream an image's data to ``write``, verifying os_hash_value (or md5) as it goes."""
-    import hashlib
-
     source = data_source_for(store, record)
     if source is None:
         return
-    if record.get("os_hash_value"):
-        expected, hasher = record["os_hash_value"], hashlib.new(record.get("os_hash_algo") or "sha512")
-    elif record.get("checksum"):
-        expected, hasher = record["checksum"], hashlib.md5(usedforsecurity=False)
-    else:
-        expected, hasher = None, None
+    expected, hasher = _verifier(record)
     sinks = [write] + ([hasher.update] if hasher else [])
     with source:
         datafiles.pump(source.readinto, sinks, on_chunk=progress or (lambda total: None))
-    if hasher is not None and hasher.hexdigest() != expected:
-        raise DataError(f"Corrupt image download. Hash was {hasher.hexdigest()} expected {expected}")
+    _check_digest(expected, hasher)
+
+
+def data_chunks(store: Store, record: dict, chunk_size: int = 1024 * 1024) -> Iterator[bytes] | None:
+    """``download`` for a caller that pulls (a web server): None when the image has no data.
+
+    The refusals happen here, before the first byte; a hash mismatch raises
+    after the last chunk, so the reader sees a cut-off stream, never bad data
+    reported as good.
+    """
+    source = data_source_for(store, record)
+    if source is None:
+        return None
+    expected, hasher = _verifier(record)
+
+    def chunks() -> Iterator[bytes]:
+        with source:
+            while True:
+                buffer = bytearray(chunk_size)
+                n = source.readinto(memoryview(buffer))
+                if not n:
+                    break
+                chunk = bytes(memoryview(buffer)[:n])
+                if hasher is not None:
+                    hasher.update(chunk)
+                yield chunk
+        _check_digest(expected, hasher)
+
+    return chunks()
+
+
+def usage(store: Store, settings: Settings, owner: str) -> dict:
+    """Glance's quota usage for ``owner``: sizes in MiB as Glance counts them; -1 means no limit."""
+    mib = 1024 * 1024
+    live = [r for r in store.images.all() if r.get("owner") == owner
+            and r["status"] not in (ImageStatus.DELETED, ImageStatus.KILLED)]
+    staged = sum(store.staging_path(r["id"]).stat().st_size for r in live
+                 if r["status"] == ImageStatus.UPLOADING and store.staging_path(r["id"]).exists())
+    quota = settings.user_storage_quota
+    return {
+        "image_size_total": {"limit": quota // mib if quota else -1,
+                             "usage": storage_used(store, owner) // mib},
+        "image_count_total": {"limit": -1, "usage": len(live)},
+        "image_stage_total": {"limit": -1, "usage": staged // mib},
+        "image_count_uploading": {"limit": -1, "usage": sum(
+            r["status"] in lifecycle.IN_FLIGHT_STATUSES for r in live)},
+    }

@@ -62,6 +62,20 @@ def find_live_image(store: Store, ref: str, *, scrub_time: float | None = None) 
     return record
 
 
+def get_api_image(store: Store, image_id: str) -> dict:
+    """Glance's lookup: by ID only, and a deleted or pending_delete image is not found.
+
+    Over HTTP, as in Glance, they are gone: clients wait for that 404 after a delete.
+    """
+    try:
+        record = store.images.get(checked_uuid(image_id))
+    except InvalidValue:
+        record = None
+    if record is None or record["status"] in lifecycle.DELETED_STATUSES:
+        raise NotFound(f"No image found with ID {image_id}")
+    return record
+
+
 @contextmanager
 def editing(store: Store, ref: str, *, scrub_time: float | None = None) -> Iterator[dict]:
     """Hold the store lock for a change to the live image ``ref``, and yield it.
@@ -108,6 +122,48 @@ class ImageSpec:
     properties: dict = field(default_factory=dict)
     tags: list = field(default_factory=list)
     image_id: str | None = None
+
+
+# The JSON types of Glance's core image attributes, for a body or an import task's input.
+SPEC_TYPES = {"name": str, "visibility": str, "protected": bool, "os_hidden": bool,
+              "min_disk": int, "min_ram": int, "tags": list, "disk_format": str,
+              "container_format": str, "id": str}
+
+
+def typed_attribute(key: str, value, what: str):
+    """``value`` if it has the JSON type of core attribute ``key``."""
+    wanted = SPEC_TYPES[key]
+    ok = type(value) is bool if wanted is bool else (
+        isinstance(value, wanted) and not isinstance(value, bool))
+    if key == "tags":
+        ok = ok and all(isinstance(tag, str) for tag in value)
+    if key == "name" and value is None:
+        ok = True  # Glance allows a null name
+    if not ok:
+        raise InvalidValue(f"{what} '{key}' must be {wanted.__name__}, got {value!r}")
+    return value
+
+
+def spec_from_json(given, *, what: str) -> ImageSpec:
+    """An ImageSpec from Glance's JSON image attributes: core ones typed, the rest properties."""
+    if not isinstance(given, dict):
+        raise InvalidValue(f"{what} must be a JSON object")
+    core = {key: typed_attribute(key, value, what)
+            for key, value in given.items() if key in SPEC_TYPES}
+    custom = {records.validate_property_key(key): value
+              for key, value in given.items() if key not in SPEC_TYPES}
+    for key, value in custom.items():
+        if not isinstance(value, str):
+            raise InvalidValue(f"{what} '{key}' must be a string, got {value!r}")
+    return ImageSpec(
+        name=core.get("name"), disk_format=core.get("disk_format"),
+        container_format=core.get("container_format"),
+        visibility=core.get("visibility", "shared"),
+        protected=core.get("protected", False), os_hidden=core.get("os_hidden", False),
+        min_disk=records.validate_min(core.get("min_disk", 0), "min_disk"),
+        min_ram=records.validate_min(core.get("min_ram", 0), "min_ram"),
+        properties=custom, tags=core.get("tags", []), image_id=core.get("id"),
+    )
 
 
 def create_image(
@@ -185,6 +241,7 @@ class ImageChanges:
     unset_properties: list = field(default_factory=list)
     remove_tags: list = field(default_factory=list)
     activation: str | None = None  # "deactivate" or "reactivate", with the other changes
+    replace_tags: list | None = None  # the whole set, as an API PATCH of /tags gives it
 
     def is_empty(self) -> bool:
         return self == ImageChanges()
@@ -224,7 +281,8 @@ def update_image(store: Store, settings: Settings, ref: str, wanted: ImageChange
             changes.update(lifecycle.deactivate_changes(record))
         elif wanted.activation == "reactivate":
             changes.update(lifecycle.reactivate_changes(record))
-        tags = records.merged_tags(record.get("tags") or [], wanted.add_tags)
+        current_tags = (record.get("tags") or []) if wanted.replace_tags is None else []
+        tags = records.merged_tags(current_tags, [*(wanted.replace_tags or []), *wanted.add_tags])
         for tag in wanted.remove_tags:
             if tag not in tags:
                 raise NotFound(f"Tag {tag} does not exist on image {records.image_label(record)}.")

@@ -25,7 +25,9 @@ from glancectl.config import Settings
 from glancectl.errors import InvalidValue, NotFound, Refused
 from glancectl.lifecycle import ImageStatus
 from glancectl.operations import data, tasks
-from glancectl.operations.images import ImageSpec, create_image, editing, move, save
+from glancectl.operations.images import (
+    ImageSpec, create_image, editing, move, save, spec_from_json,
+)
 from glancectl.operations.recovery import settle_if_abandoned
 from glancectl.storage import fsync_dir, remove_quietly
 from glancectl.store import Lease, Store
@@ -171,22 +173,6 @@ def _api_import_after_death(store: Store, task: Mapping) -> None:
 
 
 # -- the import task ---------------------------------------------------------------
-_SPEC_TYPES = {"name": str, "visibility": str, "protected": bool, "os_hidden": bool,
-               "min_disk": int, "min_ram": int, "tags": list, "disk_format": str,
-               "container_format": str, "id": str}
-
-
-def _typed(key: str, value):
-    wanted = _SPEC_TYPES[key]
-    ok = type(value) is bool if wanted is bool else (
-        isinstance(value, wanted) and not isinstance(value, bool))
-    if key == "tags":
-        ok = ok and all(isinstance(tag, str) for tag in value)
-    if not ok:
-        raise InvalidValue(f"image_properties '{key}' must be {wanted.__name__}, got {value!r}")
-    return value
-
-
 def import_spec(task_input: Mapping) -> ImageSpec:
     """Glance's checks on an ``import`` task's input; returns the image it will create.
 
@@ -198,28 +184,15 @@ def import_spec(task_input: Mapping) -> ImageSpec:
             raise InvalidValue(f"Input does not contain '{key}' field")
     _url(task_input["import_from"], "import_from", ("file", "http", "https"))
     disk_format = records.validate_disk_format(str(task_input["import_from_format"]))
-    given = task_input["image_properties"]
-    if not isinstance(given, dict):
-        raise InvalidValue("image_properties must be a JSON object")
-    core = {key: _typed(key, value) for key, value in given.items() if key in _SPEC_TYPES}
-    custom = {records.validate_property_key(key): value
-              for key, value in given.items() if key not in _SPEC_TYPES}
-    for key, value in custom.items():
-        if not isinstance(value, str):
-            raise InvalidValue(f"image_properties '{key}' must be a string, got {value!r}")
-    if core.get("disk_format", disk_format) != disk_format:
+    spec = spec_from_json(task_input["image_properties"], what="image_properties")
+    if spec.disk_format not in (None, disk_format):
         raise InvalidValue(
-            f"image_properties disk_format '{core['disk_format']}' differs from "
+            f"image_properties disk_format '{spec.disk_format}' differs from "
             f"import_from_format '{disk_format}'; glancectl does not convert images.")
-    return ImageSpec(
-        name=core.get("name"), disk_format=disk_format,
-        container_format=records.validate_container_format(core.get("container_format", "bare")),
-        visibility=records.validate_visibility(core.get("visibility", "shared")),
-        protected=core.get("protected", False), os_hidden=core.get("os_hidden", False),
-        min_disk=records.validate_min(core.get("min_disk", 0), "min_disk"),
-        min_ram=records.validate_min(core.get("min_ram", 0), "min_ram"),
-        properties=custom, tags=core.get("tags", []), image_id=core.get("id"),
-    )
+    spec.disk_format = disk_format
+    spec.container_format = records.validate_container_format(spec.container_format or "bare")
+    records.validate_visibility(spec.visibility)
+    return spec
 
 
 def _run_import(store: Store, settings: Settings, task: Mapping, *,

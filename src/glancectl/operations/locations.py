@@ -11,7 +11,9 @@ from glancectl import datafiles, lifecycle, records
 from glancectl.config import Settings
 from glancectl.errors import NotFound, Refused
 from glancectl.lifecycle import ImageStatus
-from glancectl.operations.images import ImageSpec, create_image, editing, move, save
+from glancectl.operations.images import (
+    ImageSpec, create_image, editing, find_live_image, move, save,
+)
 from glancectl.store import Store
 
 
@@ -71,3 +73,28 @@ def create_with_location(
 def create_empty(store: Store, settings: Settings, spec: ImageSpec) -> dict:
     """``--size 0``: the seed's image that is active with no data at all."""
     return create_image(store, settings, spec, initial={"status": ImageStatus.ACTIVE, "size": 0})
+
+
+def remove_location_at(store: Store, ref: str, index: int) -> dict:
+    """Remove the ``index``-th location (a JSON-patch ``remove /locations/N``)."""
+    locations = find_live_image(store, ref).get("locations") or []
+    if not 0 <= index < len(locations):
+        raise InvalidValue(f"Index {index} is out of range: the image has {len(locations)} locations.")
+    return remove_location(store, ref, locations[index]["url"])
+
+
+def replace_locations(store: Store, settings: Settings, ref: str, entries: list) -> dict:
+    """Make the image's locations ``entries``: remove those not kept, then add the new ones."""
+    if not all(isinstance(e, dict) and isinstance(e.get("url"), str) for e in entries):
+        raise InvalidValue("A location must be an object with a 'url' and 'metadata'.")
+    wanted = [_entry(e["url"], e.get("metadata")) for e in entries]
+    record = find_live_image(store, ref)
+    keep = {entry["url"] for entry in wanted}
+    for location in record.get("locations") or []:
+        if location["url"] not in keep:
+            record = remove_location(store, ref, location["url"])
+    have = {location["url"] for location in record.get("locations") or []}
+    for entry in wanted:
+        if entry["url"] not in have:
+            record = add_location(store, settings, ref, entry["url"], entry["metadata"])
+    return record

@@ -31,10 +31,10 @@ from glancectl.config import Settings
 from glancectl.errors import (
     Conflict,
     GlancectlError,
+    InProgress,
     InvalidValue,
     NotFound,
     describe_os_error,
-    Refused,
     exit_code_for,
 )
 from glancectl.exit_codes import ExitCode
@@ -182,7 +182,7 @@ def check_no_active_task(store: Store, settings: Settings, image: Mapping, *,
         hint = f"It is pending: its worker is starting. Follow it with 'glancectl task show {task_id}'."
     else:
         hint = f"Follow it with 'glancectl task show {task_id}'."
-    raise Refused(
+    raise InProgress(
         f"Image has active task: image {records.image_label(image)} is being imported by "
         f"task {task_id} ({task['status']}).", hint=hint)
 

@@ -1,0 +1,49 @@
+"""Version discovery and /v2/info: what keystoneauth and the clients ask before anything else."""
+
+from __future__ import annotations
+
+import falcon
+
+from glancectl import records
+from glancectl.operations import data as data_ops
+from glancectl.operations import importing
+
+# Glance's versions with a local store and no image cache: 2.15 current.
+VERSIONS = (("2.15", "CURRENT"),) + tuple(
+    (f"2.{minor}", "SUPPORTED") for minor in (13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0))
+STORE_ID = "local"
+
+
+def versions_body(req: falcon.Request) -> dict:
+    href = f"{req.prefix}/v2/"
+    return {"versions": [{"id": f"v{version}", "status": status,
+                          "links": [{"rel": "self", "href": href}]}
+                         for version, status in VERSIONS]}
+
+
+class Versions:
+    """``/`` answers 300 Multiple Choices, ``/versions`` 200, as in Glance."""
+
+    def on_get(self, req, resp):
+        resp.status = falcon.HTTP_300
+        resp.media = versions_body(req)
+
+    def on_get_explicit(self, req, resp):
+        resp.media = versions_body(req)
+
+
+class Info:
+    def __init__(self, backend):
+        self.backend = backend
+
+    def on_get_import(self, req, resp):
+        resp.media = {"import-methods": {"description": "Import methods available.",
+                                         "type": "array", "value": list(importing.IMPORT_METHODS)}}
+
+    def on_get_stores(self, req, resp):
+        resp.media = {"stores": [{"id": STORE_ID, "description": "glancectl's local file store",
+                                  "default": True}]}
+
+    def on_get_usage(self, req, resp):
+        resp.media = {"usage": data_ops.usage(self.backend.store(), self.backend.settings,
+                                              records.current_owner())}

@@ -1,0 +1,201 @@
+"""`glancectl serve`: the same rules and wording as the CLI, with Glance's HTTP codes;
+one store seen by both faces; hang-ups, shutdown and concurrent clients."""
+
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+import os
+import socket
+import threading
+import time
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.conftest import FORMATS, Glancectl, run_launcher
+from tests.glanceserver import glance_server, start_server  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")
+PATCH = {"Content-Type": "application/openstack-images-v2.1-json-patch"}
+TOO_LARGE = HTTPStatus(413).phrase  # "Request Entity Too Large" before Python 3.13
+
+
+def _error(response, status: int, phrase: str) -> str:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert (body["code"], body["title"]) == (f"{status} {phrase}", phrase)
+    return body["message"]
+
+
+def test_illegal_transition_is_409_with_glances_text(glance_server):
+    image = glance_server.create(name="twice")
+    assert glance_server.upload(image["id"], b"data").status_code == 204
+    message = _error(glance_server.upload(image["id"], b"again"), 409, "Conflict")
+    assert message.startswith("Image status transition from active to saving is not allowed")
+    assert glance_server.get(f"/v2/images/{image['id']}").json()["size"] == 4
+
+
+def test_reactivate_refusal_matches_the_cli(glance_server, monkeypatch):
+    image = glance_server.create(name="never-active")
+    response = glance_server.request("POST", f"/v2/images/{image['id']}/actions/reactivate")
+    message = _error(response, 409, "Conflict")
+    assert message.startswith("Not allowed to reactivate image in status 'queued'")
+    cli = Glancectl(glance_server.home, monkeypatch)("image", "reactivate", image["id"])
+    assert cli.exit_code == 4 and message in cli.stderr  # one rule, one wording, two faces
+
+
+def test_protected_delete_is_403(glance_server):
+    image = glance_server.create(name="keep", protected=True)
+    message = _error(glance_server.request("DELETE", f"/v2/images/{image['id']}"), 403, "Forbidden")
+    assert message == f"Image {image['id']} (keep) is protected and cannot be deleted."
+    unprotect = [{"op": "replace", "path": "/protected", "value": False}]
+    assert glance_server.request("PATCH", f"/v2/images/{image['id']}", data=json.dumps(unprotect),
+                                 headers=PATCH).status_code == 200
+    assert glance_server.request("DELETE", f"/v2/images/{image['id']}").status_code == 204
+
+
+def test_bad_values_are_400_and_change_nothing(glance_server):
+    before = len(glance_server.get("/v2/images?limit=1000").json()["images"])
+    assert _error(glance_server.request("POST", "/v2/images", json={"min_ram": "lots"}),
+                  400, "Bad Request") == "image 'min_ram' must be int, got 'lots'"
+    assert _error(glance_server.request("POST", "/v2/images", json={"disk_format": "floppy"}),
+                  400, "Bad Request").startswith("Invalid disk format 'floppy'")
+    assert _error(glance_server.request("POST", "/v2/images", data="{nope",
+                                        headers={"Content-Type": "application/json"}),
+                  400, "Bad Request").startswith("Malformed JSON in request body")
+    assert len(glance_server.get("/v2/images?limit=1000").json()["images"]) == before
+    image = glance_server.create(name="ro")
+    read_only = [{"op": "replace", "path": "/status", "value": "active"}]
+    message = _error(glance_server.request("PATCH", f"/v2/images/{image['id']}",
+                                           data=json.dumps(read_only), headers=PATCH),
+                     400, "Bad Request")
+    assert message == "Attribute 'status' is read-only."
+    assert glance_server.get(f"/v2/images/{image['id']}").json()["status"] == "queued"
+
+
+def test_upload_needs_octet_stream_415(glance_server):
+    image = glance_server.create(name="typed")
+    response = glance_server.request("PUT", f"/v2/images/{image['id']}/file", data=b"x",
+                                     headers={"Content-Type": "text/plain"})
+    assert _error(response, 415, "Unsupported Media Type") == "Invalid content type text/plain"
+    assert glance_server.get(f"/v2/images/{image['id']}").json()["status"] == "queued"
+
+
+def test_quotas_are_413(tmp_path):
+    server = start_server(tmp_path / "home", env={"GLANCECTL_USER_STORAGE_QUOTA": "1000",
+                                                  "GLANCECTL_IMAGE_TAG_QUOTA": "1"})
+    try:
+        image = server.create(name="big", tags=["one"])
+        message = _error(server.upload(image["id"], b"x" * 2000), 413, TOO_LARGE)
+        assert message.startswith("Denying attempt to upload image because it exceeds the quota")
+        assert server.get(f"/v2/images/{image['id']}").json()["status"] == "queued"
+        tagged = server.request("PUT", f"/v2/images/{image['id']}/tags/two")
+        assert _error(tagged, 413, TOO_LARGE) == (
+            "The limit has been exceeded on the number of allowed image tags. "
+            "Attempted: 2, Maximum: 1")
+    finally:
+        assert server.stop()[0] == 0
+
+
+def test_cli_and_server_see_each_others_changes(glance_server, monkeypatch, tmp_path):
+    cli = Glancectl(glance_server.home, monkeypatch)
+    disk = tmp_path / "cli.raw"
+    disk.write_bytes(b"c" * 4096)
+    made = cli.create("from-cli", *FORMATS, "--file", str(disk))
+    over_http = glance_server.get(f"/v2/images/{made['id']}").json()
+    assert (over_http["status"], over_http["size"]) == ("active", 4096)
+    assert glance_server.request(
+        "POST", f"/v2/images/{made['id']}/actions/deactivate").status_code == 204
+    assert cli.show(made["id"])["status"] == "deactivated"
+    refused = cli("image", "download", made["id"], "--file", str(tmp_path / "out"))
+    assert refused.exit_code == 4 and "Image data download is forbidden" in refused.stderr
+    cli.ok("image", "delete", made["id"])
+    assert glance_server.get(f"/v2/images/{made['id']}").status_code == 404
+
+
+def _partial_upload(url: str, path: str, announced: int, sent: bytes) -> socket.socket:
+    parts = urlsplit(url)
+    sock = socket.create_connection((parts.hostname, parts.port), timeout=10)
+    sock.sendall((f"PUT {path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+                  f"Content-Type: application/octet-stream\r\n"
+                  f"Content-Length: {announced}\r\n\r\n").encode() + sent)
+    return sock
+
+
+def _no_partial_data(home) -> bool:
+    return not any((home / "tmp").glob("*")) if (home / "tmp").exists() else True
+
+
+def test_client_hanging_up_mid_upload_leaves_the_image_queued(glance_server):
+    image = glance_server.create(name="hangup")
+    sock = _partial_upload(glance_server.url, f"/v2/images/{image['id']}/file",
+                           10 * 1024 * 1024, os.urandom(1024 * 1024))
+    time.sleep(0.2)
+    sock.close()
+    assert glance_server.get(f"/v2/images/{image['id']}").json()["status"] == "queued"
+    assert _no_partial_data(glance_server.home)
+    # The image takes a whole upload afterwards, and the server is still serving.
+    assert glance_server.upload(image["id"], b"whole").status_code == 204
+
+
+def test_sigterm_mid_upload_stops_cleanly_and_leaves_queued(tmp_path, monkeypatch):
+    server = start_server(tmp_path / "home")
+    image = server.create(name="cut-off")
+    sock = _partial_upload(server.url, f"/v2/images/{image['id']}/file",
+                           10 * 1024 * 1024, os.urandom(256 * 1024))
+    try:
+        started = time.monotonic()
+        code, stderr = server.stop()
+        assert code == 0 and "Stopped." in stderr
+        assert time.monotonic() - started < 20
+    finally:
+        sock.close()
+    cli = Glancectl(server.home, monkeypatch)  # the same home, after the server is gone
+    assert cli.show(image["id"])["status"] == "queued"
+    assert _no_partial_data(server.home)
+
+
+def test_eight_concurrent_clients_lose_nothing(glance_server):
+    """Eight clients create, upload and tag for a fixed time; every acknowledged change is there."""
+    done: list[tuple[str, str, bytes]] = []
+    failures: list[str] = []
+    stop_at = time.monotonic() + 4.0
+
+    def client(n: int) -> None:
+        i = 0
+        while time.monotonic() < stop_at:
+            try:
+                image = glance_server.create(name=f"c{n}-{i}")
+                data = f"{n}-{i}".encode() * 100
+                assert glance_server.upload(image["id"], data).status_code == 204
+                tag = f"client-{n}"
+                assert glance_server.request(
+                    "PUT", f"/v2/images/{image['id']}/tags/{tag}").status_code == 204
+                done.append((image["id"], tag, data))
+            except Exception as exc:  # noqa: BLE001 - collected and reported below
+                failures.append(repr(exc))
+            i += 1
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not failures
+    assert len({n for _, tag, _ in done for n in [tag]}) == 8  # every client got work done
+    for image_id, tag, data in done:
+        image = glance_server.get(f"/v2/images/{image_id}").json()
+        assert (image["status"], image["tags"], image["size"]) == ("active", [tag], len(data))
+
+
+def test_binding_beyond_loopback_needs_a_flag_and_warns(tmp_path):
+    refused = run_launcher("serve", "--host", "0.0.0.0", "--port", "0", home=tmp_path / "home")
+    assert refused.returncode == 2 and refused.stdout == b""
+    assert b"refusing to listen on 0.0.0.0: glancectl serve has no access control." in refused.stderr
+    server = start_server(tmp_path / "home", "--host", "0.0.0.0", "--allow-remote")
+    code, stderr = server.stop()
+    assert code == 0
+    assert "Warning: glancectl serve has no access control: anyone who can reach" in stderr
+    quiet = start_server(tmp_path / "home")
+    assert "Warning" not in quiet.stop()[1]
