@@ -22,9 +22,6 @@ from pathlib import Path
 import pytest
 import requests
 
-# openstacksdk warns about its own future removals on every call.
-pytestmark = pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")
-
 from tests.conftest import LAUNCHER
 
 START_TIMEOUT = 30.0

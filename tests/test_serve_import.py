@@ -107,7 +107,7 @@ def test_locations(glance_server, http_server):
                                   json={"url": url, "metadata": {"k": "v"}})
     assert added.status_code == 202
     assert glance_server.get(f"/v2/images/{image['id']}/locations").json() == [
-        {"url": url, "metadata": {"k": "v"}}]
+        {"url": url, "metadata": {"k": "v", "store": "http"}}]
     assert glance_server.get(f"/v2/images/{image['id']}").json()["status"] == "active"
     # The seed's rule: removing the last location takes the image back to queued.
     removed = glance_server.request(

@@ -13,6 +13,7 @@ import pytest
 from tests.conftest import Glancectl
 from tests.glanceserver import glance_server, sdk  # noqa: F401  (fixtures)
 
+pytestmark = pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")
 DATA = os.urandom(3 * 1024 * 1024 + 17)
 
 
