@@ -206,3 +206,40 @@ def test_changing_or_reading_data_of_a_deleted_record_says_it_is_deleted(
     assert "No image" not in result.stderr
     assert stored(home, gone_image["id"]) == before
     assert not (tmp_path / "out").exists()
+
+
+# -- 6. Glance's wording, then glancectl's sentence and hint ------------------------------------
+@pytest.mark.parametrize("method", [["--method", "glance-direct"],
+                                    ["--method", "web-download", "--uri", "http://127.0.0.1:9/x"]])
+def test_import_into_an_active_image_uses_glances_wording(gctl, tmp_path, method):
+    source = tmp_path / "disk.raw"
+    source.write_bytes(b"a" * 1024)
+    image = gctl.create("full", *FORMATS, "--file", str(source))
+    result = gctl("image", "import", image["id"], *method)
+    assert result.exit_code == 4, result.stderr
+    assert result.stderr.startswith(
+        "Error: Image with status active cannot be target for import. "
+        f"Image {image['id']} (full) is active")
+    assert "glancectl image create NAME" in result.stderr
+    assert gctl.show(image["id"]) == image
+    assert gctl.ok("task", "list", "-f", "json").json() == []
+
+
+def test_import_into_a_deactivated_image_is_refused_the_same_way(gctl, tmp_path):
+    source = tmp_path / "disk.raw"
+    source.write_bytes(b"a" * 1024)
+    image = gctl.create("held", *FORMATS, "--file", str(source))
+    gctl.ok("image", "deactivate", image["id"])
+    result = gctl("image", "import", image["id"], "--method", "glance-direct")
+    assert result.exit_code == 4, result.stderr
+    assert "Image with status deactivated cannot be target for import." in result.stderr
+
+
+def test_an_unknown_task_type_uses_glances_schema_wording_then_glancectls(gctl):
+    result = gctl("task", "create", "--type", "foo", "--input", "{}")
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.startswith(
+        "Error: 'foo' is not one of ['import', 'api_image_import', 'location_import']. "
+        "Provided type of task is unsupported: foo.")
+    assert "glancectl runs import and api_image_import tasks." in result.stderr
+    assert gctl.ok("task", "list", "-f", "json").json() == []

@@ -88,6 +88,13 @@ def _parse_api_import(task_input: Mapping) -> tuple[str, dict]:
 def _check_importable(image: Mapping, method: str) -> None:
     status = image["status"]
     label = records.image_label(image)
+    if status not in (ImageStatus.QUEUED, ImageStatus.UPLOADING):
+        # Glance 33 says this of an active image; any other status is refused the same way.
+        raise Refused(f"Image with status {status} cannot be target for import. "
+                      f"Image {label} is {status}; only a queued or staged (uploading) image "
+                      "can be imported into.",
+                      hint="Import into a new image: glancectl image create NAME --disk-format "
+                           "FORMAT --container-format FORMAT --import")
     if method == GLANCE_DIRECT and status != ImageStatus.UPLOADING:
         raise Refused("Image needs to be staged before 'glance-direct' method can be used.",
                       hint=f"Image {label} is {status}; stage data with 'glancectl image stage'.")

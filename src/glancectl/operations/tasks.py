@@ -46,6 +46,8 @@ if TYPE_CHECKING:
     import subprocess
 
 TASK_TYPES = ("import", "api_image_import")
+# The types Glance 33's task schema knows; glancectl runs all but location_import.
+GLANCE_TASK_TYPES = ("import", "api_image_import", "location_import")
 WORKER_DIED = (
     "The worker running this task (process {pid}) ended before finishing it (killed or "
     "crashed); nothing it left half-done was kept. Create the task again to retry."
@@ -69,11 +71,16 @@ is_final = lifecycle.is_final_task_status
 
 
 def check_task_type(task_type: str) -> str:
+    if task_type == "location_import":
+        raise InvalidValue(
+            f"Provided type of task is unsupported: {task_type}",
+            hint="glancectl adds locations itself: 'glancectl image location add IMAGE URL'.")
     if task_type not in TASK_TYPES:
-        hint = None
-        if task_type == "location_import":
-            hint = "glancectl adds locations itself: 'glancectl image location add IMAGE URL'."
-        raise InvalidValue(f"Provided type of task is unsupported: {task_type}", hint=hint)
+        # Glance's schema check first (its jsonschema wording), then glancectl's own sentence.
+        raise InvalidValue(
+            f"'{task_type}' is not one of {list(GLANCE_TASK_TYPES)}. "
+            f"Provided type of task is unsupported: {task_type}.",
+            hint=f"glancectl runs {' and '.join(TASK_TYPES)} tasks.")
     return task_type
 
 
