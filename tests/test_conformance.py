@@ -243,3 +243,46 @@ def test_an_unknown_task_type_uses_glances_schema_wording_then_glancectls(gctl):
         "Provided type of task is unsupported: foo.")
     assert "glancectl runs import and api_image_import tasks." in result.stderr
     assert gctl.ok("task", "list", "-f", "json").json() == []
+
+
+# -- 7. order within one second ----------------------------------------------------------------
+def test_images_made_in_one_second_list_in_creation_order_both_ways(gctl, home):
+    """Made through the operations (fast enough to put many in one second), listed as a user
+    lists them. Six in one second: ordered by chance only once in 720 runs."""
+    import re
+    import time
+    from collections import Counter
+
+    from glancectl.config import Settings
+    from glancectl.operations.images import ImageSpec, create_image
+    from glancectl.store import Store
+
+    store, made = Store(home), []
+    deadline = time.monotonic() + 60
+    while max(Counter(i["created_at"] for i in made).values(), default=0) < 6:
+        assert time.monotonic() < deadline, "could not make six images within one second"
+        made.append(create_image(store, Settings(), ImageSpec(name=f"n{len(made)}")))
+    ids = [image["id"] for image in made]
+    assert gctl.ok("image", "list", "-q").stdout.split() == ids[::-1]
+    assert gctl.ok("image", "list", "--sort", "created_at:asc", "-q").stdout.split() == ids
+    assert gctl.ok("image", "list", "--sort", "created_at", "-q").stdout.split() == ids[::-1]
+    shown = gctl.ok("image", "list", "-f", "json", "--long").json()
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", i["created_at"]) for i in shown)
+    assert not any("created_ns" in gctl.show(i) for i in ids[:2])
+
+
+def test_tasks_made_in_one_second_list_in_creation_order(gctl, tmp_path):
+    import time
+    from collections import Counter
+
+    source = tmp_path / "disk.raw"
+    source.write_bytes(b"t" * 64)
+    made: list[dict] = []
+    deadline = time.monotonic() + 60
+    while max(Counter(t["created_at"] for t in made).values(), default=0) < 6:
+        assert time.monotonic() < deadline, "could not make six tasks within one second"
+        made.append(gctl.ok("task", "create", "--type", "import", "--no-worker", "-f", "json",
+                            "--input", import_input(source.as_uri())).json())
+    listed = [t["id"] for t in gctl.ok("task", "list", "-f", "json").json()]
+    assert listed == [t["id"] for t in made][::-1]
+    assert all("created_ns" not in t for t in made)

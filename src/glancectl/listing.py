@@ -77,13 +77,22 @@ def glance_sort(sort: str | None, keys: Sequence[str], dirs: Sequence[str]) -> s
                     for key, direction in zip(keys, [*dirs] or [""] * len(keys)))
 
 
+# Times print at Glance's one-second resolution; a hidden finer key keeps the order of
+# records made within one second (absent from records an older glancectl wrote).
+FINER_SORT_KEYS = {"created_at": "created_ns"}
+
+
+def _sort_value(record: Mapping, key: str) -> tuple:
+    value = record.get(key)
+    finer = record.get(FINER_SORT_KEYS[key], 0) if key in FINER_SORT_KEYS else 0
+    return (value is not None, value if value is not None else 0, finer)
+
+
 def sort_records(records: list[dict], keys: list[SortKey]) -> list[dict]:
     # Stable sorts applied from the last key to the first; None sorts before any value.
     for sort_key in reversed(keys):
-        records.sort(
-            key=lambda r, k=sort_key.key: (r.get(k) is not None, r.get(k) if r.get(k) is not None else 0),
-            reverse=sort_key.descending,
-        )
+        records.sort(key=lambda r, k=sort_key.key: _sort_value(r, k),
+                     reverse=sort_key.descending)
     return records
 
 

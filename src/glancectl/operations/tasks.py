@@ -297,8 +297,8 @@ def run_pending(store: Store, settings: Settings, *,
     manager yielding a progress callback for that task.
     """
     settled = settle_dead_tasks(store, settings)
-    pending = sorted((t for t in store.tasks.all() if t["status"] == TaskStatus.PENDING),
-                     key=lambda t: (t["created_at"], t["id"]))
+    pending = sort_records([t for t in store.tasks.all() if t["status"] == TaskStatus.PENDING],
+                           parse_sort("created_at:asc", TASK_SORT_KEYS, "created_at:asc"))
     ran = []
     for task in pending:
         done = _run_with_progress(store, settings, task, progress_for)
