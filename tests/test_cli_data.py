@@ -68,16 +68,18 @@ def test_upload_from_stdin(gctl, blob):
     assert gctl.show(image["id"])["os_hash_value"] == hashlib.sha512(blob).hexdigest()
 
 
-@pytest.mark.parametrize("option,value,named", [
-    ("--size", "7", "size"),
+@pytest.mark.parametrize("option,value,words", [
+    # A stream of unknown size: stopped at byte 8, the first one too many.
+    ("--size", "7", "sent more than the expected size of 7 bytes"),
     ("--checksum", "0" * 32, "checksum"),
     ("--hash", "0" * 128, "os_hash_value"),
 ])
-def test_mismatched_expectation_kills_image_and_keeps_no_data(gctl, home, blob_file, option, value, named):
+def test_mismatched_expectation_kills_image_and_keeps_no_data(gctl, home, blob_file, option, value, words):
     image = gctl.create("bad", *FORMATS)
-    result = gctl("image", "upload", image["id"], "--file", str(blob_file), option, value)
+    result = gctl("image", "upload", image["id"], "--file", "-", option, value,
+                  input=blob_file.read_bytes())
     assert result.exit_code == 5
-    assert named in result.stderr and "does not match" in result.stderr
+    assert "failed verification" in result.stderr and words in result.stderr
     assert gctl.show(image["id"])["status"] == "killed"
     assert data_files(home) == [] and temp_files(home) == []
     again = gctl("image", "upload", image["id"], "--file", str(blob_file))
@@ -296,7 +298,8 @@ def test_http_location_create_and_download(gctl, http_server, blob):
     url = http_server.add("/disk.raw", blob)
     image = gctl.create("web", *FORMATS, "--location", url)
     assert image["status"] == "active" and image["size"] == len(blob)
-    assert image["checksum"] is None
+    assert image["checksum"] == hashlib.md5(blob).hexdigest()
+    assert image["os_hash_value"] == hashlib.sha512(blob).hexdigest()
     assert gctl.ok("image", "download", image["id"]).stdout_bytes == blob
     gone = http_server.add_status("/gone", 404)
     result = gctl("image", "create", "dead", *FORMATS, "--location", gone)

@@ -619,6 +619,6 @@ def test_server_ranges_and_head(served):
 
 def test_sources_api_is_small():
     assert set(sources.__all__) == {
-        "DataSource", "HttpStatusError", "open_path", "open_stdin", "open_url", "probe_url",
-        "validate_location_url",
+        "DataSource", "HttpStatusError", "SymlinkRefused", "open_path", "open_stdin",
+        "open_url", "probe_url", "stdin_holds_data", "validate_location_url",
     }

@@ -165,6 +165,24 @@ def receive(
     return Received(size, md5.hexdigest(), sha512.hexdigest(), temp_path)
 
 
+@dataclass(frozen=True)
+class Digest:
+    size: int
+    checksum: str  # md5 hex
+    os_hash_value: str  # sha512 hex
+
+
+def measure(readinto: Callable[[memoryview], int], *,
+            on_chunk: Callable[[int], None] = lambda total: None) -> Digest:
+    """Size and hashes of data kept elsewhere (a location), read once and not stored:
+    what Glance's location API records with do_secure_hash."""
+    import hashlib
+
+    md5, sha512 = hashlib.md5(usedforsecurity=False), hashlib.sha512()
+    size = pump(readinto, [md5.update, sha512.update], on_chunk=on_chunk)
+    return Digest(size, md5.hexdigest(), sha512.hexdigest())
+
+
 def commit(temp_path: Path, final_path: Path) -> None:
     """Put a complete, synced temp file in its final place, durably."""
     ensure_dir(final_path.parent)

@@ -13,8 +13,10 @@ API::
         while n := src.readinto(buf):        # 0 means end of data
             consume(buf[:n])
 
-    open_path(path)                    -> DataSource   local file; the str '-' is stdin
+    open_path(path, *, follow_symlinks=True)
+                                       -> DataSource   local file; the str '-' is stdin
     open_stdin(stream=None)            -> DataSource   binary stdin (a text stream's .buffer)
+    stdin_holds_data(stream=None)      -> bool         a pipe, socket or file, not /dev/null or a tty
     open_url(url, *, timeout=30.0)     -> DataSource   file:// and http(s)://
     probe_url(url, *, timeout=30.0)    -> int | None   the location exists; its size if known
     validate_location_url(url)         -> str          the url, unchanged, if acceptable
@@ -24,7 +26,8 @@ with a one-line message that says what went wrong ("cannot read /x.img: No
 such file or directory", "HTTP 404 Not Found from http://...", "connection
 to http://... closed after 1048576 of 4194304 bytes"). A non-2xx HTTP answer
 raises its subclass ``HttpStatusError``, which carries ``status``, ``url`` (after
-redirects) and ``headers``.
+redirects) and ``headers``. ``open_path(..., follow_symlinks=False)`` on a
+symlink raises its subclass ``SymlinkRefused``.
 ``validate_location_url`` raises ``InvalidValue`` instead, since it checks
 user input before anything is opened.
 
@@ -55,6 +58,7 @@ is cheap.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import sys
@@ -64,8 +68,10 @@ from glancectl.errors import InvalidValue, SourceError
 __all__ = [
     "DataSource",
     "HttpStatusError",
+    "SymlinkRefused",
     "open_path",
     "open_stdin",
+    "stdin_holds_data",
     "open_url",
     "probe_url",
     "validate_location_url",
@@ -86,6 +92,10 @@ class HttpStatusError(SourceError):
         self.status = status
         self.url = url
         self.headers = headers if headers is not None else {}
+
+
+class SymlinkRefused(SourceError):
+    """A file that must not be reached through a symlink (the store's own data) was one."""
 
 
 class DataSource:
@@ -145,12 +155,20 @@ def _reason(exc: BaseException) -> str:
 
 
 class _FileSource(DataSource):
-    def __init__(self, path: str, description: str):
+    def __init__(self, path: str, description: str, *, follow_symlinks: bool = True):
         self.path = path
+        flags = os.O_RDONLY | (0 if follow_symlinks else os.O_NOFOLLOW)
         try:
-            # Unbuffered: readinto goes straight to read(2) into the caller's buffer.
-            self._file = open(path, "rb", buffering=0)  # noqa: SIM115 - closed by close()
+            fd = os.open(path, flags)
+            try:
+                # Unbuffered: readinto goes straight to read(2) into the caller's buffer.
+                self._file = open(fd, "rb", buffering=0)  # noqa: SIM115 - closed by close()
+            except BaseException:
+                os.close(fd)  # FileIO refuses a directory but leaves its fd open
+                raise
         except OSError as exc:
+            if exc.errno == errno.ELOOP and not follow_symlinks:
+                raise SymlinkRefused(f"{path} is a symlink; refusing to follow it") from None
             raise SourceError(f"cannot read {path}: {_reason(exc)}") from None
         except ValueError as exc:  # an embedded NUL byte
             raise SourceError(f"cannot read {path!r}: {exc}") from None
@@ -182,15 +200,20 @@ class _FileSource(DataSource):
         self._file.close()
 
 
-def _open_file(path: str, description: str | None = None) -> _FileSource:
-    return _FileSource(path, description or f"file {path}")
+def _open_file(path: str, description: str | None = None, *,
+               follow_symlinks: bool = True) -> _FileSource:
+    return _FileSource(path, description or f"file {path}", follow_symlinks=follow_symlinks)
 
 
-def open_path(path: str | os.PathLike) -> DataSource:
-    """Open a local file for reading; the string ``'-'`` means standard input."""
+def open_path(path: str | os.PathLike, *, follow_symlinks: bool = True) -> DataSource:
+    """Open a local file for reading; the string ``'-'`` means standard input.
+
+    With ``follow_symlinks=False`` a symlink as the last component is refused
+    (``O_NOFOLLOW``), for files whose place must not be taken by a link.
+    """
     if isinstance(path, str) and path == "-":
         return open_stdin()
-    return _open_file(os.fsdecode(os.fspath(path)))
+    return _open_file(os.fsdecode(os.fspath(path)), follow_symlinks=follow_symlinks)
 
 
 # ----------------------------------------------------------------- stdin
@@ -228,6 +251,28 @@ def _remaining_size(stream) -> int | None:
         return max(st.st_size - stream.tell(), 0)
     except (OSError, ValueError, AttributeError):
         return None
+
+
+def stdin_holds_data(stream=None) -> bool:
+    """True when standard input is meant as data: a pipe, a socket or a regular file.
+
+    A terminal, ``/dev/null`` or another device is what an interactive shell,
+    cron, CI or nohup leave there, not data. A stream with no file
+    descriptor is one a program handed over itself, so it is data.
+    """
+    import io
+
+    stream = sys.stdin if stream is None else stream
+    if stream is None:
+        return False
+    stream = getattr(stream, "buffer", stream)
+    try:
+        mode = os.fstat(stream.fileno()).st_mode
+    except (io.UnsupportedOperation, AttributeError):
+        return True
+    except (OSError, ValueError):  # closed
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISREG(mode)
 
 
 def open_stdin(stream=None) -> DataSource:

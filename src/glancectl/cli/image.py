@@ -72,6 +72,10 @@ def create(env: Env, name, disk_format, container_format, visibility, protected,
            output) -> None:
     """Create an image; --file, --location, --import or --size 0 give it data.
 
+    With --file it is all or nothing: if the data cannot be stored whole
+    and verified, no image is left behind. --location reads the data once
+    to record its size and hashes.
+
     \b
     Examples:
       glancectl image create cirros --disk-format qcow2 --container-format bare --file cirros.img
@@ -82,8 +86,8 @@ def create(env: Env, name, disk_format, container_format, visibility, protected,
           --uri http://127.0.0.1:8000/web.img --wait
       glancectl image create --id 3c1d... --property os_distro=cirros --tag test -q
     """
-    from glancectl import lifecycle
-    from glancectl.cli.image_data import open_input, upload_data
+    from glancectl.cli.image_data import open_input, with_progress
+    from glancectl.cli.progress import byte_progress
     from glancectl.operations import data as data_ops
     from glancectl.operations import locations as location_ops
 
@@ -93,6 +97,7 @@ def create(env: Env, name, disk_format, container_format, visibility, protected,
         min_disk=min_disk or 0, min_ram=min_ram or 0,
         properties=properties_option_value(properties), tags=list(tags), image_id=image_id,
     )
+    expect = data_ops.Expectations(expect_size, expect_checksum, expect_hash)
     if path is not None and location is not None:
         raise InvalidValue("give --file or --location, not both")
     if (uri is not None or wait) and not via_import:
@@ -100,7 +105,7 @@ def create(env: Env, name, disk_format, container_format, visibility, protected,
     if via_import:
         from glancectl.cli import image_import
 
-        if location is not None or expect_size is not None or expect_checksum or expect_hash:
+        if location is not None or expect != data_ops.Expectations():
             raise InvalidValue("--import takes its data from --file, stdin or --uri; "
                                "--location, --size, --checksum and --hash do not go with it")
         record, task = image_import.create_and_import(env, spec, path=path, uri=uri, wait=wait,
@@ -108,19 +113,19 @@ def create(env: Env, name, disk_format, container_format, visibility, protected,
         image_import.finish(env, output, record, task)
         return
     if location is not None:
-        record = location_ops.create_with_location(
-            env.store, env.settings, spec, location, json_object(location_metadata, "--location-metadata"))
+        metadata = json_object(location_metadata, "--location-metadata")
+        with byte_progress(env, "Reading location", None, enabled=not no_progress) as progress:
+            record = location_ops.create_with_location(env.store, env.settings, spec, location,
+                                                       metadata, expect=expect, progress=progress)
     elif path is not None:
-        expect = data_ops.Expectations(expect_size, expect_checksum, expect_hash)
-        # The formats rule holds and the source opens before anything is written.
-        lifecycle.check_new_image_takes_data(disk_format, container_format)
         source = open_input(env, path)
-        record = ops.create_image(env.store, env.settings, spec)
-        record = upload_data(env, record["id"], source, expect, no_progress)
-    elif expect_size == 0:
+        record = with_progress(env, "Uploading", source, no_progress, lambda progress: (
+            data_ops.create_with_data(env.store, env.settings, spec, source, expect=expect,
+                                      progress=progress)))
+    elif expect_size == 0 and not (expect_checksum or expect_hash):
         record = location_ops.create_empty(env.store, env.settings, spec)
-    elif expect_size is not None or expect_checksum or expect_hash:
-        raise InvalidValue("--size (other than 0), --checksum and --hash need --file")
+    elif expect != data_ops.Expectations():
+        raise InvalidValue("--size (other than 0), --checksum and --hash need --file or --location")
     else:
         record = ops.create_image(env.store, env.settings, spec)
     render_image(env, output, record)

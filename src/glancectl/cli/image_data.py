@@ -25,27 +25,41 @@ from glancectl.operations import locations as location_ops
 
 
 def open_input(env: Env, path: str | None):
-    """--file PATH, '-' or nothing for stdin; stdin must not be a terminal."""
+    """--file PATH; '-' or nothing for stdin, but never a terminal.
+
+    With no --file, stdin is read only when it is a pipe, a socket or a
+    file: under cron, CI or nohup it is /dev/null, which is no data.
+    """
     from glancectl import sources
 
+    if path in (None, "-") and env.stdin_isatty:
+        raise InvalidValue("no data: give --file PATH, or pipe the data into standard input")
+    if path is None and not sources.stdin_holds_data(env.stdin):
+        raise InvalidValue("no data: standard input is not a pipe or a file (it is /dev/null or "
+                           "a device). Give --file PATH, pipe the data in, or say --file - to "
+                           "read standard input whatever it is.")
     if path in (None, "-"):
-        if env.stdin_isatty:
-            raise InvalidValue("no data: give --file PATH, or pipe the data into standard input")
         return sources.open_stdin(env.stdin)
     return sources.open_path(path)
+
+
+def with_progress(env: Env, label: str, source, no_progress: bool, write):
+    """Run ``write(progress)`` on an open source, with a progress bar on a terminal."""
+    with source, byte_progress(env, label, source.size, enabled=not no_progress) as progress:
+        return write(progress)
 
 
 def upload_data(env: Env, image_ref: str, source, expect: data_ops.Expectations,
                 no_progress: bool) -> dict:
     """Upload from an open source (``open_input``), with a progress bar on a terminal."""
-    with source, byte_progress(env, "Uploading", source.size, enabled=not no_progress) as progress:
-        return data_ops.upload(env.store, env.settings, image_ref, source,
-                               expect=expect, progress=progress)
+    return with_progress(env, "Uploading", source, no_progress, lambda progress: data_ops.upload(
+        env.store, env.settings, image_ref, source, expect=expect, progress=progress))
 
 
 @image.command("upload")
 @image_argument()
-@file_option("Read the data from PATH ('-' for stdin, the default).")
+@file_option("Read the data from PATH, or '-' for stdin. Without --file, stdin is read when it "
+             "is a pipe or a file (never /dev/null or a terminal).")
 @expectation_options
 @output_options(images=True)
 @pass_env
@@ -54,8 +68,11 @@ def upload(env: Env, image_ref, path, expect_size, expect_checksum, expect_hash,
     """Upload data to a queued image: queued -> saving -> active.
 
     Data that arrives whole but fails --size/--checksum/--hash or the
-    disk-format check makes the image killed. An interrupted upload (Ctrl-C,
-    unreadable source, full disk, quota) returns it to queued for a retry.
+    disk-format check makes the image killed. A file (or Content-Length)
+    whose size is not --size is refused before anything changes; a stream
+    that runs past --size is stopped at the first byte too many and the
+    image killed. An interrupted upload (Ctrl-C, SIGTERM, unreadable
+    source, full disk, quota) returns it to queued for a retry.
 
     \b
     Examples:
@@ -74,6 +91,12 @@ def upload(env: Env, image_ref, path, expect_size, expect_checksum, expect_hash,
 @pass_env
 def download(env: Env, image_ref, path, no_progress) -> None:
     """Write an active image's data, verifying its hash as it streams.
+
+    With --file the data is all or nothing: it is written beside PATH and
+    put in place only once its hash verified. On standard output the bytes
+    flow as they are read, so the exit status is the verdict: non-zero (5)
+    means what was written is not the image. Data whose size already
+    differs from the image's is refused before the first byte is written.
 
     \b
     Examples:
@@ -146,17 +169,25 @@ def location() -> None:
 @image_argument()
 @click.argument("url")
 @click.option("--metadata", metavar="JSON", help="Location metadata, a JSON object.")
+@no_progress_option
 @output_options(images=True)
 @pass_env
-def location_add(env: Env, image_ref, url, metadata, output) -> None:
+def location_add(env: Env, image_ref, url, metadata, no_progress, output) -> None:
     """Add a file:// or http(s):// location; the first makes a queued image active.
+
+    The location is read once: the first gives the image its size and
+    hashes (checksum, os_hash_value), so downloads are verified; a further
+    location must hold the same bytes, or it is refused (exit 5).
 
     \b
     Examples:
       glancectl image location add cirros file:///srv/images/cirros.img
       glancectl image location add cirros http://127.0.0.1:8000/cirros.img --metadata '{"k": "v"}'
     """
-    record = location_ops.add_location(env.store, env.settings, image_ref, url, json_object(metadata, "--metadata"))
+    metadata = json_object(metadata, "--metadata")
+    with byte_progress(env, "Reading location", None, enabled=not no_progress) as progress:
+        record = location_ops.add_location(env.store, env.settings, image_ref, url, metadata,
+                                           progress=progress)
     render_image(env, output, record)
 
 

@@ -7,11 +7,10 @@ import click
 from glancectl import lifecycle, records
 from glancectl.cli.context import Env
 from glancectl.cli.image import image
-from glancectl.cli.image_data import open_input
+from glancectl.cli.image_data import open_input, with_progress
 from glancectl.cli.helptext import option
 from glancectl.cli.output import output_options, render_image, render_many
 from glancectl.cli.params import file_option, image_argument, no_progress_option, pass_env
-from glancectl.cli.progress import byte_progress
 from glancectl.cli.task import (
     TASK_EXIT_CODES,
     check_worker_flags,
@@ -20,7 +19,7 @@ from glancectl.cli.task import (
     worker_options,
 )
 from glancectl.errors import InvalidValue
-from glancectl.operations import importing
+from glancectl.operations import data, importing
 from glancectl.operations import images as image_ops
 from glancectl.operations import tasks as task_ops
 
@@ -28,8 +27,8 @@ TASK_COLUMNS = ("id", "type", "status", "message", "created_at")
 
 
 def stage_from(env: Env, image_ref: str, source, no_progress: bool) -> dict:
-    with source, byte_progress(env, "Staging", source.size, enabled=not no_progress) as progress:
-        return importing.stage(env.store, env.settings, image_ref, source, progress=progress)
+    return with_progress(env, "Staging", source, no_progress, lambda progress: importing.stage(
+        env.store, env.settings, image_ref, source, progress=progress))
 
 
 def import_and_follow(env: Env, image_ref: str, method: str, uri: str | None, *, wait: bool,
@@ -57,9 +56,12 @@ def create_and_import(env: Env, spec: image_ops.ImageSpec, *, path: str | None, 
         method, source = importing.WEB_DOWNLOAD, None
     else:
         method, source = importing.GLANCE_DIRECT, open_input(env, path)
-    record = image_ops.create_image(env.store, env.settings, spec)
-    if source is not None:
-        stage_from(env, record["id"], source, no_progress)
+    if source is None:
+        record = image_ops.create_image(env.store, env.settings, spec)
+    else:  # no image is left behind if its data cannot be staged
+        record = with_progress(env, "Staging", source, no_progress, lambda progress: (
+            data.create_with_data(env.store, env.settings, spec, source, importing.STAGE,
+                                  progress=progress)))
     return import_and_follow(env, record["id"], method, uri, wait=wait, no_progress=no_progress)
 
 

@@ -11,16 +11,24 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable, Iterator, NamedTuple
 
 from glancectl import datafiles, lifecycle, records
 from glancectl.config import Settings
 from glancectl.datafiles import Received
 from glancectl.errors import (
-    Conflict, DataError, GlancectlError, InProgress, LimitExceeded, NoData, Refused,
+    Conflict,
+    DataError,
+    GlancectlError,
+    InProgress,
+    InvalidValue,
+    LimitExceeded,
+    NoData,
+    Refused,
+    StoreUnavailable,
 )
 from glancectl.lifecycle import ImageStatus
-from glancectl.operations.images import editing, move
+from glancectl.operations.images import ImageSpec, create_image, editing, move
 from glancectl.operations.recovery import settle_dead_writer, settle_if_abandoned
 from glancectl.operations.tasks import check_no_active_task
 from glancectl.store import Lease, Store
@@ -28,25 +36,82 @@ from glancectl.store import Lease, Store
 Progress = Callable[[int], None]  # called with the running byte count
 
 
+HEX_DIGITS = frozenset("0123456789abcdef")
+# The digest each expectation is, and its length in hex digits.
+DIGESTS = {"checksum": ("md5", 32), "os_hash_value": ("sha512", 128)}
+
+
+def _checked_digest(value: str | None, field: str) -> str | None:
+    """A digest the user gave, lower-cased; refused before any byte is read if it cannot be one."""
+    if value is None:
+        return None
+    algo, length = DIGESTS[field]
+    if not isinstance(value, str) or len(value) != length or not set(value.lower()) <= HEX_DIGITS:
+        raise InvalidValue(f"{field} {value!r} is not an {algo} digest: "
+                           f"expected {length} hexadecimal digits.")
+    return value.lower()
+
+
 @dataclass(frozen=True)
 class Expectations:
-    """What the user says the data must be (--size, --checksum, --hash)."""
+    """What the user says the data must be (--size, --checksum, --hash).
+
+    Checked as it is built, so a malformed value is a usage error on every
+    face, before anything changes.
+    """
 
     size: int | None = None
     checksum: str | None = None
     os_hash_value: str | None = None
 
-    def mismatches(self, got: Received) -> list[str]:
+    def __post_init__(self):
+        if self.size is not None and (isinstance(self.size, bool) or not isinstance(self.size, int)
+                                      or self.size < 0):
+            raise InvalidValue(f"size must be a whole number of bytes, 0 or more; got {self.size!r}")
+        for field in DIGESTS:
+            object.__setattr__(self, field, _checked_digest(getattr(self, field), field))
+
+    def mismatches(self, got) -> list[str]:
+        """What differs in ``got`` (anything with size, checksum and os_hash_value)."""
         found = []
         if self.size is not None and self.size != got.size:
             found.append(f"size {got.size} does not match the expected size {self.size}")
-        if self.checksum is not None and self.checksum.lower() != got.checksum:
+        if self.checksum is not None and self.checksum != got.checksum:
             found.append(f"checksum {got.checksum} does not match the expected {self.checksum}")
-        if self.os_hash_value is not None and self.os_hash_value.lower() != got.os_hash_value:
+        if self.os_hash_value is not None and self.os_hash_value != got.os_hash_value:
             found.append(
                 f"os_hash_value {got.os_hash_value} does not match the expected {self.os_hash_value}"
             )
         return found
+
+
+def check_declared_size(expect: Expectations, source) -> None:
+    """A source whose size is known up front (a file, a Content-Length) must have the size
+    the user declared; refused before anything changes."""
+    if expect.size is not None and source.size is not None and source.size != expect.size:
+        raise DataError(
+            f"Image data failed verification: {source.description} holds {source.size} bytes, "
+            f"not the expected size {expect.size}; nothing was changed.")
+
+
+def reading_at_most(readinto: Callable[[memoryview], int], most: int) -> Callable[[memoryview], int]:
+    """``readinto`` that hands out no more than ``most`` bytes in all, then reports the end.
+
+    With ``most`` one past a limit, the byte that crosses it is the last one
+    read: a source that never ends (``/dev/zero``) is not drained.
+    """
+    done = 0
+
+    def read(buf) -> int:
+        nonlocal done
+        room = most - done
+        if room <= 0:
+            return 0
+        n = readinto(buf[:room] if len(buf) > room else buf)
+        done += n
+        return n
+
+    return read
 
 
 @dataclass(frozen=True)
@@ -106,9 +171,22 @@ def ingest(
     from glancectl.inspection import StreamInspector  # only the data path pays for it
 
     quota_left = _quota_left(store, settings, record.get("owner"), record["id"])
-    for declared in (expect.size, source.size):
-        if declared is not None:
-            _limit_checker(settings, quota_left, None)(declared)
+    limits = _limit_checker(settings, quota_left, progress)
+    for stated in (expect.size, source.size):
+        if stated is not None:
+            _limit_checker(settings, quota_left, None)(stated)
+    # What the data must not outgrow: the size the user declared, else the size the source
+    # announced (a file that grows while it is read is not the file that was given).
+    declared = expect.size if expect.size is not None else source.size
+
+    def check(total: int) -> None:
+        if declared is not None and total > declared:
+            raise DataError(f"Image data failed verification: {source.description} sent more than "
+                            f"the {'expected' if expect.size is not None else 'announced'} size "
+                            f"of {declared} bytes; it was stopped there.")
+        limits(total)
+
+    ceiling = min(x for x in (declared, settings.image_size_cap, quota_left) if x is not None)
     inspector = StreamInspector(
         record.get("disk_format"), container_format=record.get("container_format")
     )
@@ -116,9 +194,9 @@ def ingest(
     try:
         try:
             received = datafiles.receive(
-                source.readinto, fd, temp_path,
+                reading_at_most(source.readinto, max(ceiling, 0) + 1), fd, temp_path,
                 extra_sinks=[inspector.feed],
-                on_chunk=_limit_checker(settings, quota_left, progress),
+                on_chunk=check,
             )
         finally:
             os.close(fd)
@@ -132,13 +210,16 @@ def ingest(
         raise
 
 
+def digest_fields(got) -> dict:
+    """The record's size and hashes for data read whole (``got`` has size, checksum, os_hash_value)."""
+    return {"size": got.size, "checksum": got.checksum, "os_hash_algo": "sha512",
+            "os_hash_value": got.os_hash_value}
+
+
 def _data_fields(store: Store, record: dict, got: Ingested) -> dict:
     return {
-        "size": got.received.size,
+        **digest_fields(got.received),
         "virtual_size": got.virtual_size,
-        "checksum": got.received.checksum,
-        "os_hash_algo": "sha512",
-        "os_hash_value": got.received.os_hash_value,
         "locations": [records.location_entry(datafiles.store_location(store, record["id"]))],
         "status_reason": None,
     }
@@ -198,6 +279,7 @@ def write_data(
     ``task_id`` is the import task doing the write, which the image's import
     lock lets through; any other writer is refused while an import is active.
     """
+    check_declared_size(expect, source)
     with editing(store, ref, scrub_time=settings.scrub_time) as record:
         record = settle_if_abandoned(store, record)
         check_no_active_task(store, settings, record, own=task_id)
@@ -218,6 +300,45 @@ def write_data(
         raise
     final_path = (store.staging_path if how.staged else store.data_path)(record["id"])
     return finish_write(store, settings, record, lease, got, final_path, how.to)
+
+
+def create_with_data(
+    store: Store,
+    settings: Settings,
+    spec: ImageSpec,
+    source,
+    how: Write = UPLOAD,
+    *,
+    expect: Expectations = Expectations(),
+    progress: Progress | None = None,
+) -> dict:
+    """``image create --file``: a new image with its data, or no image at all.
+
+    Whatever stops the write (bad data, a limit, a full disk, an unwritable
+    ``tmp/``, Ctrl-C, SIGTERM), the record it made is removed again.
+    """
+    lifecycle.check_new_image_takes_data(spec.disk_format, spec.container_format)
+    check_declared_size(expect, source)
+    record = create_image(store, settings, spec)
+    try:
+        return write_data(store, settings, record["id"], source, how, expect=expect,
+                          progress=progress)
+    except BaseException:
+        _forget_new_image(store, record["id"])
+        raise
+
+
+def _forget_new_image(store: Store, image_id: str) -> None:
+    """Remove an image whose first write failed, if it is still as that failure left it."""
+    try:
+        with store.writing():
+            current = store.images.get(image_id)
+            if (current is not None and current["status"] in (ImageStatus.QUEUED, ImageStatus.KILLED)
+                    and not store.lease_is_live(image_id)):
+                store.images.remove([image_id])
+                datafiles.remove_image_data(store, image_id)
+    except (GlancectlError, OSError):
+        pass  # the store cannot take the change: the image stays queued, and the error stands
 
 
 @contextmanager
@@ -301,39 +422,88 @@ def data_source_for(store: Store, record: dict):
                       hint=lifecycle.NEXT_STEP_HINTS.get(ImageStatus(status)))
     locations = [location["url"] for location in record.get("locations") or []]
     if datafiles.store_location(store, record["id"]) in locations:
-        return sources.open_path(store.data_path(record["id"]))
+        return open_store_file(store.data_path(record["id"]))
     if locations:
         return sources.open_url(locations[0])
     return None  # active with no data: created with --size 0
 
 
-def _verifier(record: dict):
-    """(expected digest, hasher) for reading an image back: os_hash_value, else md5, else none."""
+def open_store_file(path):
+    """Open data the store holds, never through a symlink planted in its place."""
+    from glancectl import sources
+
+    try:
+        return sources.open_path(path, follow_symlinks=False)
+    except sources.SymlinkRefused as exc:
+        raise StoreUnavailable(f"{exc}; the store's data may have been tampered with.",
+                               hint="Run 'glancectl doctor' to inspect the store.") from None
+
+
+class _Reading(NamedTuple):
+    source: object
+    readinto: Callable[[memoryview], int]  # stops at the byte past the record's size, raising
+    expected: str | None  # the digest the data must have, if the record has one
+    hasher: object
+
+
+def _read_back(store: Store, record: dict) -> _Reading | None:
+    """Open an image's data to read it back, refusing bytes it can already tell are wrong.
+
+    A source whose size is not the record's is refused before the first
+    byte; one that runs past it raises at that byte, before it is handed on.
+    None when the image has no data.
+    """
     import hashlib
 
+    source = data_source_for(store, record)
+    if source is None:
+        return None
+    size, label = record.get("size"), records.image_label(record)
+    if size is not None and source.size is not None and source.size != size:
+        source.close()
+        raise DataError(f"Corrupt image download: {source.description} holds {source.size} "
+                        f"bytes but image {label} has {size}; nothing was written.")
+    readinto = source.readinto
+    if size is not None:
+        bounded, seen = reading_at_most(source.readinto, size + 1), 0
+
+        def readinto(buf) -> int:
+            nonlocal seen
+            n = bounded(buf)
+            seen += n
+            if seen > size:
+                raise DataError(f"Corrupt image download: {source.description} holds more than "
+                                f"the {size} bytes image {label} has; stopped there.")
+            return n
+
     if record.get("os_hash_value"):
-        return record["os_hash_value"], hashlib.new(record.get("os_hash_algo") or "sha512")
+        return _Reading(source, readinto, record["os_hash_value"],
+                        hashlib.new(record.get("os_hash_algo") or "sha512"))
     if record.get("checksum"):
-        return record["checksum"], hashlib.md5(usedforsecurity=False)
-    return None, None
+        return _Reading(source, readinto, record["checksum"], hashlib.md5(usedforsecurity=False))
+    return _Reading(source, readinto, None, None)
 
 
-def _check_digest(expected: str | None, hasher) -> None:
-    if hasher is not None and hasher.hexdigest() != expected:
-        raise DataError(f"Corrupt image download. Hash was {hasher.hexdigest()} expected {expected}")
+def _check_digest(reading: _Reading) -> None:
+    if reading.hasher is not None and reading.hasher.hexdigest() != reading.expected:
+        raise DataError(f"Corrupt image download. Hash was {reading.hasher.hexdigest()} "
+                        f"expected {reading.expected}")
 
 
 def download(store: Store, record: dict, write: Callable[[memoryview], None], *,
              progress: Progress | None = None) -> None:
-    """Stream an image's data to ``write``, verifying os_hash_value (or md5) as it goes."""
-    source = data_source_for(store, record)
-    if source is None:
+    """Stream an image's data to ``write``, verifying os_hash_value (or md5) as it goes.
+
+    Bytes already known to be wrong never reach ``write`` (see ``_read_back``).
+    A hash mismatch can only be known at the end, after the bytes were written.
+    """
+    reading = _read_back(store, record)
+    if reading is None:
         return
-    expected, hasher = _verifier(record)
-    sinks = [write] + ([hasher.update] if hasher else [])
-    with source:
-        datafiles.pump(source.readinto, sinks, on_chunk=progress or (lambda total: None))
-    _check_digest(expected, hasher)
+    sinks = [write] + ([reading.hasher.update] if reading.hasher else [])
+    with reading.source:
+        datafiles.pump(reading.readinto, sinks, on_chunk=progress or (lambda total: None))
+    _check_digest(reading)
 
 
 def data_chunks(store: Store, record: dict, chunk_size: int = 1024 * 1024) -> Iterator[bytes] | None:
@@ -343,23 +513,22 @@ def data_chunks(store: Store, record: dict, chunk_size: int = 1024 * 1024) -> It
     after the last chunk, so the reader sees a cut-off stream, never bad data
     reported as good.
     """
-    source = data_source_for(store, record)
-    if source is None:
+    reading = _read_back(store, record)
+    if reading is None:
         return None
-    expected, hasher = _verifier(record)
 
     def chunks() -> Iterator[bytes]:
-        with source:
+        with reading.source:
             while True:
                 buffer = bytearray(chunk_size)
-                n = source.readinto(memoryview(buffer))
+                n = reading.readinto(memoryview(buffer))
                 if not n:
                     break
                 chunk = bytes(memoryview(buffer)[:n])
-                if hasher is not None:
-                    hasher.update(chunk)
+                if reading.hasher is not None:
+                    reading.hasher.update(chunk)
                 yield chunk
-        _check_digest(expected, hasher)
+        _check_digest(reading)
 
     return chunks()
 

@@ -147,7 +147,7 @@ def _run_api_import(store: Store, settings: Settings, task: Mapping, *,
     method = request["method"]
     try:
         if method["name"] == GLANCE_DIRECT:
-            source = sources.open_path(store.staging_path(image_id))
+            source = data.open_store_file(store.staging_path(image_id))
         else:
             source = sources.open_url(method["uri"])
         with source:

@@ -1,42 +1,76 @@
 """Image locations: the seed's "add location from zero" and "remove location to zero".
 
-A location is checked for real (a file that exists, an HTTP server that
-answers) before the store lock is taken, so a slow server never holds up
-other commands.
+A location's bytes are read once when it is added, before the store lock
+is taken (a slow server never holds up other commands), as Glance's
+location API does with do_secure_hash: the first location gives a queued
+image its size and hashes, so a later download is verified; a further
+location must hold the same bytes as the image already records.
 """
 
 from __future__ import annotations
 
 from glancectl import datafiles, lifecycle, records
 from glancectl.config import Settings
-from glancectl.errors import NotFound, Refused
+from glancectl.errors import DataError, InvalidValue, NotFound, Refused
 from glancectl.lifecycle import ImageStatus
+from glancectl.operations.data import Expectations, Progress, check_declared_size, digest_fields
 from glancectl.operations.images import (
-    ImageSpec, create_image, editing, find_live_image, move, save,
+    ImageSpec,
+    create_image,
+    editing,
+    find_live_image,
+    move,
+    save,
 )
 from glancectl.store import Store
 
 
-def checked_location(url: str) -> tuple[str, int | None]:
-    """Validate and probe a location; returns the URL and the size when the source tells it."""
+def read_location(url: str, *, expect: Expectations = Expectations(),
+                  progress: Progress | None = None) -> tuple[str, datafiles.Digest]:
+    """Validate a location and read it whole for its size and hashes; ``expect`` must hold."""
     from glancectl import sources
 
     url = sources.validate_location_url(url)
-    return url, sources.probe_url(url)
+    with sources.open_url(url) as source:
+        check_declared_size(expect, source)
+        digest = datafiles.measure(source.readinto, on_chunk=progress or (lambda total: None))
+    problems = expect.mismatches(digest)
+    if problems:
+        raise DataError(f"Location {url} failed verification: " + "; ".join(problems) + ".")
+    return url, digest
 
 
-def add_location(store: Store, settings: Settings, ref: str, url: str, metadata: dict | None = None) -> dict:
-    url, size = checked_location(url)
+def _check_addable(settings: Settings, record: dict, url: str) -> list[dict]:
+    """The image's locations with ``url`` added, if the rules allow it."""
+    lifecycle.check_locations_mutable(record, "add")
+    existing = record.get("locations") or []
+    if any(loc["url"] == url for loc in existing):
+        raise Refused(f"Location {url} is already on image {records.image_label(record)}.")
+    records.check_quota(len(existing) + 1, settings.image_location_quota, "locations")
+    return existing
+
+
+def _recorded(record: dict) -> Expectations:
+    """What an image with data says its bytes are."""
+    sha512 = record.get("os_hash_algo") in (None, "sha512")
+    return Expectations(record.get("size"), record.get("checksum"),
+                        record.get("os_hash_value") if sha512 else None)
+
+
+def add_location(store: Store, settings: Settings, ref: str, url: str, metadata: dict | None = None,
+                 *, progress: Progress | None = None) -> dict:
     entry = records.location_entry(url, metadata)
+    _check_addable(settings, find_live_image(store, ref), url)  # refused before reading the data
+    url, digest = read_location(url, progress=progress)
     with editing(store, ref, scrub_time=settings.scrub_time) as record:
-        lifecycle.check_locations_mutable(record, "add")
-        existing = record.get("locations") or []
-        if any(loc["url"] == url for loc in existing):
-            raise Refused(f"Location {url} is already on image {records.image_label(record)}.")
-        locations = [*existing, entry]
-        records.check_quota(len(locations), settings.image_location_quota, "locations")
+        locations = [*_check_addable(settings, record, url), entry]
         if record["status"] == ImageStatus.QUEUED:
-            return move(store, record, ImageStatus.ACTIVE, locations=locations, size=size)
+            return move(store, record, ImageStatus.ACTIVE, locations=locations,
+                        **digest_fields(digest))
+        problems = _recorded(record).mismatches(digest)
+        if problems:
+            raise DataError(f"Location {url} does not hold the data of image "
+                            f"{records.image_label(record)}: " + "; ".join(problems) + ".")
         return save(store, record, {"locations": locations})
 
 
@@ -58,15 +92,16 @@ def remove_location(store: Store, ref: str, url: str) -> dict:
 
 
 def create_with_location(
-    store: Store, settings: Settings, spec: ImageSpec, url: str, metadata: dict | None = None
+    store: Store, settings: Settings, spec: ImageSpec, url: str, metadata: dict | None = None,
+    *, expect: Expectations = Expectations(), progress: Progress | None = None,
 ) -> dict:
     """Register an image whose data lives elsewhere: active at once, never saving (seed)."""
     # Formats first: a refusal must not wait on (or depend on) a remote server.
     lifecycle.check_new_image_takes_data(spec.disk_format, spec.container_format)
-    url, size = checked_location(url)
+    entry = records.location_entry(url, metadata)
+    url, digest = read_location(url, expect=expect, progress=progress)
     return create_image(store, settings, spec, initial={
-        "status": ImageStatus.ACTIVE, "locations": [records.location_entry(url, metadata)],
-        "size": size,
+        "status": ImageStatus.ACTIVE, "locations": [entry], **digest_fields(digest),
     })
 
 
@@ -87,7 +122,7 @@ def replace_locations(store: Store, settings: Settings, ref: str, entries: list)
     """Make the image's locations ``entries``: remove those not kept, then add the new ones."""
     if not all(isinstance(e, dict) and isinstance(e.get("url"), str) for e in entries):
         raise InvalidValue("A location must be an object with a 'url' and 'metadata'.")
-    wanted = [_entry(e["url"], e.get("metadata")) for e in entries]
+    wanted = [records.location_entry(e["url"], e.get("metadata")) for e in entries]
     record = find_live_image(store, ref)
     keep = {entry["url"] for entry in wanted}
     for location in record.get("locations") or []:
