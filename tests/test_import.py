@@ -282,6 +282,35 @@ def test_killed_import_worker_requeues_the_image_and_unlocks_it(gctl, home, http
 
 
 @pytest.mark.slow
+def test_a_terminated_import_worker_fails_its_task_and_requeues_the_image(gctl, home, http_server,
+                                                                          blob):
+    # Long enough that the signal lands mid-stream however slow the machine is.
+    url = http_server.add_slow("/slow.img", os.urandom(8 * MiB), chunk_size=64 * 1024, delay=0.1,
+                               max_seconds=30)
+    image = gctl.create("terminated", *FORMATS)
+    proc = launch(home, "image", "import", image["id"], "--method", "web-download", "--uri", url,
+                  "--wait")
+
+    def importing():
+        tasks = Store(home).tasks.all()
+        found = [t for t in tasks if t.get("image_id") == image["id"] and t.get("worker_pid")]
+        return found[0] if found and gctl.show(image["id"])["status"] == "importing" else None
+
+    task = wait_for(importing, "the worker to start importing")
+    os.kill(task["worker_pid"], signal.SIGTERM)  # docker stop, systemd, timeout(1)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, err
+    assert b"terminated (SIGTERM) before finishing" in err
+    shown = gctl.ok("task", "show", task["id"], "-f", "json").json()
+    assert shown["status"] == "failure" and "terminated (SIGTERM)" in shown["message"]
+    after = gctl.show(image["id"])
+    assert after["status"] == "queued" and after["size"] is None
+    assert Store(home).images.get(image["id"]).get("import_task") is None, "the image is unlocked"
+    assert leftovers(home) == [] and staged(home) == []
+    assert not Store(home).lease_is_live(task["id"])
+
+
+@pytest.mark.slow
 def test_ctrl_c_while_waiting_leaves_the_import_running(home, http_server, blob, gctl):
     url = http_server.add_slow("/slow.img", blob, chunk_size=256 * 1024, delay=0.15)
     image = gctl.create("patient", *FORMATS)

@@ -55,15 +55,19 @@ def create(home) -> str:
     return made.stdout.decode().strip()
 
 
-def test_ctrl_c_mid_upload_requeues_and_retry_works(tmp_path):
+@pytest.mark.parametrize("sig, code, words", [
+    (signal.SIGINT, 130, "interrupted"),  # Ctrl-C
+    (signal.SIGTERM, 143, "terminated"),  # timeout(1), docker stop, systemd
+])
+def test_ctrl_c_or_sigterm_mid_upload_requeues_and_retry_works(tmp_path, sig, code, words):
     home = tmp_path / "h"
     image_id = create(home)
     proc = start_upload(home, image_id)
     feed_until_saving(proc, home, image_id)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130, err
-    assert err.decode().count("\n") == 1 and "interrupted" in err.decode()
+    assert proc.returncode == code, err
+    assert err.decode().count("\n") == 1 and words in err.decode()
     after = show(home, image_id)
     assert after["status"] == "queued" and after["size"] is None
     assert leftovers(home) == []
@@ -71,6 +75,31 @@ def test_ctrl_c_mid_upload_requeues_and_retry_works(tmp_path):
     retry = run_launcher("image", "upload", image_id, input=data, home=home)
     assert retry.returncode == 0, retry.stderr
     assert show(home, image_id)["size"] == len(data)
+
+
+def test_sigterm_mid_create_with_file_leaves_no_image(tmp_path):
+    home = tmp_path / "h"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GLANCECTL_")}
+    env["GLANCECTL_HOME"] = str(home)
+    proc = subprocess.Popen([sys.executable, str(LAUNCHER), "image", "create", "doomed", *FORMATS,
+                             "--file", "-", "-q"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env)
+    deadline = time.monotonic() + 20
+    while not listed(home, "--status", "saving"):
+        proc.stdin.write(os.urandom(MiB))
+        proc.stdin.flush()
+        assert time.monotonic() < deadline, "create never reached saving"
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, err
+    assert out == b"" and "terminated" in err.decode()
+    assert listed(home, "--deleted") == []
+    assert leftovers(home) == []
+
+
+def listed(home, *args) -> list:
+    result = run_launcher("image", "list", *args, "-q", home=home)
+    return result.stdout.decode().split()
 
 
 def test_sigkill_mid_upload_is_settled_by_the_next_command(tmp_path):

@@ -119,10 +119,20 @@ class SourceError(GlancectlError):
     http_status = 400
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (timeout(1), docker stop, systemd): the work stops and is undone as for Ctrl-C.
+
+    A KeyboardInterrupt, so every path that settles an interrupted write
+    settles a terminated one too; only the exit code differs.
+    """
+
+
 def exit_code_for(exc: BaseException) -> ExitCode:
     """The documented exit code of a failure that is recorded (a task's) rather than raised."""
     if isinstance(exc, GlancectlError):
         return exc.exit_code
+    if isinstance(exc, Terminated):
+        return ExitCode.TERMINATED
     if isinstance(exc, KeyboardInterrupt):
         return ExitCode.INTERRUPTED
     if isinstance(exc, OSError) and exc.errno in STORE_ERRNOS:

@@ -14,6 +14,7 @@ class ExitCode(IntEnum):
     STORE_UNAVAILABLE = 7  # lock timeout, unreadable, permission denied
     MISSING_DEPENDENCY = 69  # EX_UNAVAILABLE, from the launcher
     INTERRUPTED = 130
+    TERMINATED = 143  # 128 + SIGTERM: timeout(1), docker stop, systemd
 
 
 EXIT_CODE_HELP = """\
@@ -27,4 +28,5 @@ Exit codes:
   5    data verification failed
   6    a limit or quota exceeded
   7    store unavailable (busy, unreadable, permission denied)
-  130  interrupted"""
+  130  interrupted (Ctrl-C)
+  143  terminated (SIGTERM)"""

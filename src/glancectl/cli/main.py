@@ -11,7 +11,7 @@ from glancectl import __version__
 from glancectl.cli.context import Env
 from glancectl.cli.errors import CLIError
 from glancectl.cli.lazy import LazyGroup
-from glancectl.errors import GlancectlError, describe_os_error, exit_code_for
+from glancectl.errors import GlancectlError, Terminated, describe_os_error, exit_code_for
 from glancectl.exit_codes import EXIT_CODE_HELP, ExitCode
 
 
@@ -33,6 +33,8 @@ class GlancectlGroup(LazyGroup):
             return super().invoke(ctx)
         except GlancectlError as exc:
             raise CLIError(str(exc), exc.exit_code) from exc
+        except Terminated:
+            raise CLIError("terminated; nothing was left half-done", ExitCode.TERMINATED) from None
         except (KeyboardInterrupt, click.exceptions.Abort):
             raise CLIError("interrupted; nothing was left half-done", ExitCode.INTERRUPTED) from None
         except BrokenPipeError:
@@ -104,5 +106,17 @@ def cli(ctx: click.Context, home: str | None, lock_timeout: float, debug: bool) 
     ctx.obj = Env(home_option=home, lock_timeout=lock_timeout, debug=debug)
 
 
+def _stop_on_sigterm() -> None:
+    """Make SIGTERM stop the work as Ctrl-C does, so what it was doing is settled, not left."""
+    import signal
+
+    def terminated(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second TERM must not cut the cleanup short
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, terminated)
+
+
 def main() -> None:
+    _stop_on_sigterm()
     cli.main(prog_name="glancectl")

@@ -13,8 +13,7 @@ from glancectl.cli.helptext import Group, option
 from glancectl.cli.output import output_options, render_many, render_one
 from glancectl.cli.params import no_progress_option, pass_env, task_argument
 from glancectl.cli.progress import byte_progress
-from glancectl.errors import InvalidValue
-from glancectl.exit_codes import ExitCode
+from glancectl.errors import InvalidValue, exit_code_for
 from glancectl.lifecycle import TaskStatus
 from glancectl.listing import TASK_SORT_KEYS
 from glancectl.operations import tasks as ops
@@ -30,6 +29,7 @@ _FAILURE_CODES = """\
   6    a limit was crossed (image_size_cap, user_storage_quota)
   7    the store could not take the data (disk full, busy)
   130  the worker was killed before finishing (or Ctrl-C in the foreground)
+  143  the worker was terminated (SIGTERM) before finishing
   1    an unexpected error"""
 TASK_EXIT_CODES = f"\b\nWhen a task fails, --wait exits with the code its failure means:\n{_FAILURE_CODES}"
 RUN_EXIT_CODES = f"\b\nWhen a task fails, task run exits with the code its failure means:\n{_FAILURE_CODES}"
@@ -75,10 +75,10 @@ def start(env: Env, task: dict, lease, *, wait: bool, no_progress: bool) -> dict
                     bar(ops.bytes_received(env.store, current))
 
             return ops.wait(env.store, env.settings, task["id"], worker=worker, on_poll=on_poll)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM
         raise CLIError(
             f"stopped waiting; task {task['id']} carries on in the background. "
-            f"Follow it with 'glancectl task show {task['id']}'.", ExitCode.INTERRUPTED) from None
+            f"Follow it with 'glancectl task show {task['id']}'.", exit_code_for(exc)) from None
 
 
 def exit_if_failed(task: dict, what: str) -> None:

@@ -35,6 +35,7 @@ from glancectl.errors import (
     InvalidValue,
     NotFound,
     describe_os_error,
+    Terminated,
     exit_code_for,
 )
 from glancectl.exit_codes import ExitCode
@@ -117,6 +118,8 @@ def move_task(store: Store, settings: Settings, task: Mapping, status: str, **ex
 def failure_message(exc: BaseException) -> str:
     if isinstance(exc, GlancectlError):
         return str(exc)
+    if isinstance(exc, Terminated):
+        return "terminated (SIGTERM) before finishing; nothing it left half-done was kept"
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted before finishing"
     if isinstance(exc, OSError):
