@@ -286,3 +286,55 @@ def test_tasks_made_in_one_second_list_in_creation_order(gctl, tmp_path):
     listed = [t["id"] for t in gctl.ok("task", "list", "-f", "json").json()]
     assert listed == [t["id"] for t in made][::-1]
     assert all("created_ns" not in t for t in made)
+
+
+# -- README says what the code does ------------------------------------------------------------
+def readme_section(title: str) -> str:
+    import re
+
+    from tests.conftest import REPO
+
+    text = (REPO / "README.md").read_text()
+    return re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## )", text, re.S | re.M).group(1)
+
+
+def test_readme_lists_every_deliberate_divergence_with_the_side_it_follows():
+    section = readme_section("How glancectl differs from Glance")
+    bullets = [b for b in section.split("\n* ")[1:]]
+    assert len(bullets) >= 10
+    for bullet in bullets:
+        assert "*(seed" in bullet or "*(local)*" in bullet, bullet
+    for divergence in ("Deleted records stay visible", "exit 4", "`file://` locations are allowed",
+                       "`import` tasks accept `file://` sources", "A read-only attribute",
+                       "One owner", "never downloads", "killed is real"):
+        assert divergence in section, divergence
+    assert "`raw` accepts any data that passes the safety checks" in section
+    assert "data not of the declared `disk_format`" not in section
+
+
+def test_readme_does_not_promise_openstackclient_json():
+    scripting = readme_section("Scripting")
+    assert "keeps working" not in scripting
+    assert "Glance v2 API document" in scripting and "`to_dict()`" in scripting
+    assert "nests custom properties under\n  `properties`" in scripting
+
+
+def test_readme_store_layout_names_everything_the_store_holds(gctl, home, tmp_path):
+    layout = readme_section("The store and configuration").split("```")[1]
+    source = tmp_path / "disk.raw"
+    source.write_bytes(b"s" * 4096)
+    gctl.create("one", *FORMATS, "--file", str(source))
+    staged = gctl.create("two", *FORMATS)
+    gctl.ok("image", "stage", staged["id"], "--file", str(source))
+    gctl.ok("task", "create", "--type", "import", "--no-worker",
+            "--input", import_input(source.as_uri()))
+    for entry in sorted(p.name for p in home.iterdir()):
+        assert f"\n{entry}/" in layout or f"\n{entry} " in layout, entry
+
+
+def test_image_delete_usage_shows_it_takes_several_images(gctl):
+    from tests.conftest import REPO
+
+    assert " image delete [OPTIONS] IMAGE...\n" in gctl.ok(
+        "image", "delete", "--help").stdout
+    assert "| `image delete IMAGE [IMAGE...]` |" in (REPO / "README.md").read_text()
