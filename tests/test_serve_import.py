@@ -97,7 +97,9 @@ def test_sdk_import_task(sdk, glance_server, http_server):
     assert listed["schema"] == "/v2/schemas/tasks"
     bad = glance_server.request("POST", "/v2/tasks", json={"type": "nope", "input": {}})
     assert bad.status_code == 400
-    assert bad.json()["message"] == "Provided type of task is unsupported: nope"
+    assert bad.json()["message"] == (
+        "'nope' is not one of ['import', 'api_image_import', 'location_import']. "
+        "Provided type of task is unsupported: nope.")
 
 
 def test_locations(glance_server, http_server):
