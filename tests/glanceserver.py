@@ -36,6 +36,8 @@ class Server:
 
     def request(self, method: str, path: str, **kwargs) -> requests.Response:
         kwargs.setdefault("timeout", 60)
+        # As openstacksdk asks; without it errors come as webob's HTML page, as from Glance.
+        kwargs["headers"] = {"Accept": "application/json", **(kwargs.get("headers") or {})}
         return requests.request(method, self.url + path, **kwargs)
 
     def get(self, path: str, **kwargs) -> requests.Response:

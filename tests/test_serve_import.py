@@ -127,3 +127,25 @@ def test_info(glance_server):
     usage = glance_server.get("/v2/info/usage").json()["usage"]
     assert usage["image_count_total"]["usage"] >= 0
     assert usage["image_size_total"]["limit"] == -1
+
+
+def test_schemas_describe_what_the_server_returns(glance_server, http_server):
+    import jsonschema
+
+    image = glance_server.create(name="schema", tags=["t"], hw_disk_bus="scsi")
+    assert glance_server.upload(image["id"], DATA).status_code == 204
+    listed = glance_server.get("/v2/images?limit=1000").json()
+    jsonschema.validate(listed, glance_server.get("/v2/schemas/images").json())
+    image_schema = glance_server.get("/v2/schemas/image").json()
+    assert image_schema["name"] == "image"
+    assert image_schema["additionalProperties"] == {"type": "string"}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**image, "disk_format": "floppy"}, image_schema)
+    made = glance_server.request("POST", "/v2/tasks", json={"type": "import", "input": {
+        "import_from": http_server.add("/schema.raw", DATA), "import_from_format": "raw",
+        "image_properties": {"name": "schema-task"}}})
+    assert made.status_code == 201
+    tasks = glance_server.get("/v2/tasks").json()
+    jsonschema.validate(tasks, glance_server.get("/v2/schemas/tasks").json())
+    one = glance_server.get(f"/v2/tasks/{tasks['tasks'][0]['id']}").json()
+    jsonschema.validate(one, glance_server.get("/v2/schemas/task").json())

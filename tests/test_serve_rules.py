@@ -199,3 +199,13 @@ def test_binding_beyond_loopback_needs_a_flag_and_warns(tmp_path):
     assert "Warning: glancectl serve has no access control: anyone who can reach" in stderr
     quiet = start_server(tmp_path / "home")
     assert "Warning" not in quiet.stop()[1]
+
+
+@pytest.mark.parametrize("accept", [None, "*/*", "text/html", "application/json;q=0.5, */*"])
+def test_errors_are_webobs_html_page_unless_json_is_preferred(glance_server, accept):
+    missing = "00000000-0000-0000-0000-000000000001"
+    response = glance_server.get(f"/v2/images/{missing}", headers={"Accept": accept})
+    assert response.status_code == 404
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert "<title>404 Not Found</title>" in response.text
+    assert f"No image found with ID {missing}<br /><br />" in response.text

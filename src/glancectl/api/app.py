@@ -14,7 +14,7 @@ from typing import Mapping
 
 import falcon
 
-from glancectl.api import errors, images, info, tasks
+from glancectl.api import errors, images, info, schemas, tasks
 from glancectl.config import Settings
 from glancectl.store import Store
 
@@ -66,4 +66,8 @@ def create_app(backend: Backend) -> falcon.App:
     about = info.Info(backend)
     for topic in ("import", "stores", "usage"):
         app.add_route(f"/v2/info/{topic}", about, suffix=topic)
+
+    described = schemas.Schemas()
+    for name in ("image", "images", "task", "tasks"):
+        app.add_route(f"/v2/schemas/{name}", described, suffix=name)
     return app
