@@ -5,8 +5,8 @@ from __future__ import annotations
 import falcon
 
 from glancectl import records
-from glancectl.operations import data as data_ops
 from glancectl.operations import importing
+from glancectl.operations import usage as usage_ops
 
 # Glance's versions with a local store and no image cache: 2.15 current.
 VERSIONS = (("2.15", "CURRENT"),) + tuple(
@@ -37,13 +37,12 @@ class Info:
         self.backend = backend
 
     def on_get_import(self, req, resp):
-        resp.media = {"import-methods": {"description": "Import methods available.",
-                                         "type": "array", "value": list(importing.IMPORT_METHODS)}}
+        resp.media = importing.import_info()
 
     def on_get_stores(self, req, resp):
         resp.media = {"stores": [{"id": STORE_ID, "description": "glancectl's local file store",
                                   "default": True}]}
 
     def on_get_usage(self, req, resp):
-        resp.media = {"usage": data_ops.usage(self.backend.store(), self.backend.settings,
-                                              records.current_owner())}
+        resp.media = usage_ops.glance_usage(self.backend.store(), self.backend.settings,
+                                            records.current_owner())

@@ -156,7 +156,7 @@ def reactivate(env: Env, image_ref, output) -> None:
 
 @image.group("location")
 def location() -> None:
-    """Add, remove and list where an image's data lives.
+    """Add, update, remove and list where an image's data lives.
 
     \b
     Examples:
@@ -188,7 +188,27 @@ def location_add(env: Env, image_ref, url, metadata, no_progress, output) -> Non
     with byte_progress(env, "Reading location", None, enabled=not no_progress) as progress:
         record = location_ops.add_location(env.store, env.settings, image_ref, url, metadata,
                                            progress=progress)
-    render_image(env, output, record)
+    render_image(env, output, record, show=["locations"])
+
+
+@location.command("update")
+@image_argument()
+@click.argument("url")
+@click.option("--metadata", metavar="JSON", required=True,
+              help="The location's new metadata, a JSON object (replaces the old).")
+@output_options(images=True)
+@pass_env
+def location_update(env: Env, image_ref, url, metadata, output) -> None:
+    """Replace a location's metadata; its URL and store stay (location-update).
+
+    \b
+    Example:
+      glancectl image location update cirros file:///srv/images/cirros.img \\
+          --metadata '{"store": "file", "note": "mirror"}'
+    """
+    record = location_ops.update_location_metadata(env.store, image_ref, url,
+                                                   json_object(metadata, "--metadata"))
+    render_image(env, output, record, show=["locations"])
 
 
 @location.command("remove")
@@ -203,7 +223,8 @@ def location_remove(env: Env, image_ref, url, output) -> None:
     Example:
       glancectl image location remove cirros file:///srv/images/cirros.img
     """
-    render_image(env, output, location_ops.remove_location(env.store, image_ref, url))
+    render_image(env, output, location_ops.remove_location(env.store, image_ref, url),
+                 show=["locations"])
 
 
 @location.command("list")

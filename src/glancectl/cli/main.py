@@ -83,6 +83,8 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
         "purge": "glancectl.cli.admin:purge",
         "doctor": "glancectl.cli.doctor:doctor",
         "lifecycle": "glancectl.cli.lifecycle_cmd:lifecycle",
+        "usage": "glancectl.cli.info:usage",
+        "import": "glancectl.cli.info:import_group",
         "completion": "glancectl.cli.completion:completion",
         "serve": "glancectl.cli.serve:serve",
     },

@@ -26,8 +26,8 @@ LIST_FORMATS = tuple(f for f in FORMATS if f != "shell")
 _HEADING_OVERRIDES = {"id": "ID", "os_hidden": "Hidden", "owner": "Owner",
                       "os_hash_algo": "Hash Algorithm", "os_hash_value": "Hash Value"}
 # Fields that hold byte counts, shown as "12.5 MiB" with --human-readable.
-SIZE_FIELDS = frozenset({"size", "virtual_size", "stored_bytes", "quota_bytes", "image_size_cap",
-                         "user_storage_quota", "largest_image"})
+SIZE_FIELDS = frozenset({"size", "virtual_size", "stored_bytes", "staged_bytes", "largest_image",
+                         "image_size_cap", "user_storage_quota"})
 # An image's fields too wide for an 80-100 column table (a sha512 is 128 characters);
 # the one-image table shows them with --long, -c, or any script format.
 IMAGE_WIDE_FIELDS = ("os_hash_value", "locations", "direct_url")
@@ -44,11 +44,13 @@ class OutputOptions:
     noindent: bool = False
 
 
-def output_options(*, quiet: bool = False, many: bool = False, images: bool = False) -> Callable:
+def output_options(*, quiet: bool = False, many: bool = False, images: bool = False,
+                   sizes: bool = False) -> Callable:
     """Adds the output options and passes one ``output`` object.
 
     ``quiet``: -q, where IDs alone make sense. ``many``: the command prints a list,
-    so no -f shell. ``images``: it prints images, so --long and --human-readable.
+    so no -f shell. ``images``: it prints images, so --long and --human-readable;
+    ``sizes``: --human-readable alone.
     """
     formats = LIST_FORMATS if many else FORMATS
 
@@ -69,10 +71,11 @@ def output_options(*, quiet: bool = False, many: bool = False, images: bool = Fa
         if not many:
             wrapper = option("--prefix", default="", metavar="PREFIX", section="Output",
                              help="With -f shell: put PREFIX before every variable name.")(wrapper)
-        if images:
+        if images or sizes:
             wrapper = option("--human-readable", is_flag=True, section="Output",
                              help="Sizes in binary units (12.5 MiB) in table, value, csv and "
                                   "shell output; json and yaml keep bytes.")(wrapper)
+        if images:
             wrapper = option("--long", is_flag=True, section="Output", help=(
                 "More columns: formats, size, checksum and hashes, visibility, owner, tags."
                 if many else "Every field in the table, os_hash_value and locations too."))(wrapper)
@@ -295,9 +298,10 @@ def render_one(env, output: OutputOptions, view: Mapping, *, wide: Sequence[str]
         _table(env, ["Field", "Value"], [[safe_text(k), human(view.get(k))] for k in keys])
 
 
-def render_image(env, output: OutputOptions, record: Mapping) -> None:
-    """One image, as Glance shows it; its widest fields only with --long."""
-    render_one(env, output, records.image_view(record), wide=IMAGE_WIDE_FIELDS)
+def render_image(env, output: OutputOptions, record: Mapping, *, show: Sequence[str] = ()) -> None:
+    """One image, as Glance shows it; its widest fields only with --long, or when in ``show``."""
+    render_one(env, output, records.image_view(record),
+               wide=[f for f in IMAGE_WIDE_FIELDS if f not in show])
 
 
 def render_many(

@@ -31,6 +31,7 @@ from glancectl.lifecycle import ImageStatus
 from glancectl.operations.images import ImageSpec, create_image, editing, move
 from glancectl.operations.recovery import settle_dead_writer, settle_if_abandoned
 from glancectl.operations.tasks import check_no_active_task
+from glancectl.operations.usage import stored_bytes
 from glancectl.store import Lease, Store
 
 Progress = Callable[[int], None]  # called with the running byte count
@@ -120,20 +121,10 @@ class Ingested:
     virtual_size: int | None
 
 
-def storage_used(store: Store, owner: str, *, besides: str | None = None) -> int:
-    """Bytes that count against ``owner``'s user_storage_quota (all but image ``besides``)."""
-    return sum(
-        r.get("size") or 0
-        for r in store.images.all()
-        if r.get("owner") == owner and r["id"] != besides
-        and r["status"] not in (ImageStatus.DELETED, ImageStatus.KILLED)
-    )
-
-
 def _quota_left(store: Store, settings: Settings, owner: str, image_id: str) -> int | None:
     if not settings.user_storage_quota:
         return None
-    return settings.user_storage_quota - storage_used(store, owner, besides=image_id)
+    return settings.user_storage_quota - stored_bytes(store.images.all(), owner, except_id=image_id)
 
 
 def _limit_checker(settings: Settings, quota_left: int | None, progress: Progress | None) -> Progress:
@@ -531,21 +522,3 @@ def data_chunks(store: Store, record: dict, chunk_size: int = 1024 * 1024) -> It
         _check_digest(reading)
 
     return chunks()
-
-
-def usage(store: Store, settings: Settings, owner: str) -> dict:
-    """Glance's quota usage for ``owner``: sizes in MiB as Glance counts them; -1 means no limit."""
-    mib = 1024 * 1024
-    live = [r for r in store.images.all() if r.get("owner") == owner
-            and r["status"] not in (ImageStatus.DELETED, ImageStatus.KILLED)]
-    staged = sum(store.staging_path(r["id"]).stat().st_size for r in live
-                 if r["status"] == ImageStatus.UPLOADING and store.staging_path(r["id"]).exists())
-    quota = settings.user_storage_quota
-    return {
-        "image_size_total": {"limit": quota // mib if quota else -1,
-                             "usage": storage_used(store, owner) // mib},
-        "image_count_total": {"limit": -1, "usage": len(live)},
-        "image_stage_total": {"limit": -1, "usage": staged // mib},
-        "image_count_uploading": {"limit": -1, "usage": sum(
-            r["status"] in lifecycle.IN_FLIGHT_STATUSES for r in live)},
-    }

@@ -51,6 +51,12 @@ def _url(value, what: str, schemes: tuple[str, ...]) -> str:
     return value
 
 
+def import_info() -> dict:
+    """Glance's /v2/info/import document: the import methods this store enables."""
+    return {"import-methods": {"description": "Import methods available.", "type": "array",
+                               "value": list(IMPORT_METHODS)}}
+
+
 # -- staging -----------------------------------------------------------------
 def stage(store: Store, settings: Settings, ref: str, source, *,
           progress: data.Progress | None = None) -> dict:

@@ -9,6 +9,8 @@ location must hold the same bytes as the image already records.
 
 from __future__ import annotations
 
+from typing import Mapping
+
 from glancectl import datafiles, lifecycle, records
 from glancectl.config import Settings
 from glancectl.errors import DataError, InvalidValue, NotFound, Refused
@@ -74,13 +76,19 @@ def add_location(store: Store, settings: Settings, ref: str, url: str, metadata:
         return save(store, record, {"locations": locations})
 
 
+def _location_index(record: dict, url: str) -> int:
+    for index, location in enumerate(record.get("locations") or []):
+        if location["url"] == url:
+            return index
+    raise NotFound(f"Location {url} is not on image {records.image_label(record)}.",
+                   hint=f"See its locations: glancectl image location list {record['id']}")
+
+
 def remove_location(store: Store, ref: str, url: str) -> dict:
     with editing(store, ref) as record:
         lifecycle.check_locations_mutable(record, "remove")
         existing = record.get("locations") or []
-        if not any(loc["url"] == url for loc in existing):
-            raise NotFound(f"Location {url} is not on image {records.image_label(record)}.",
-                           hint=f"See its locations: glancectl image location list {record['id']}")
+        _location_index(record, url)
         locations = [loc for loc in existing if loc["url"] != url]
         if locations:
             updated = save(store, record, {"locations": locations})
@@ -89,6 +97,29 @@ def remove_location(store: Store, ref: str, url: str) -> dict:
         if url == datafiles.store_location(store, record["id"]):
             datafiles.remove_image_data(store, record["id"])
         return updated
+
+
+def update_location_metadata(store: Store, ref: str, url: str, metadata: Mapping) -> dict:
+    """Replace one location's metadata (glance location-update); its URL and store stay.
+
+    The data does not move, so metadata naming another store is refused; metadata
+    that names none keeps the location's store.
+    """
+    if not isinstance(metadata, Mapping):
+        raise InvalidValue("location metadata must be a JSON object")
+    with editing(store, ref) as record:
+        lifecycle.check_locations_mutable(record, "update")
+        existing = list(record.get("locations") or [])
+        index = _location_index(record, url)
+        current = (existing[index].get("metadata") or {}).get("store")
+        wanted = metadata.get("store", current)
+        if current is not None and wanted != current:
+            raise InvalidValue(f"Location {url} is in store '{current}'; its metadata cannot "
+                               f"name store {wanted!r} (the data does not move).")
+        # Only the metadata changes; anything else recorded with the location stays.
+        existing[index] = {**existing[index], **records.location_entry(
+            url, {**metadata, "store": wanted} if wanted is not None else metadata)}
+        return save(store, record, {"locations": existing})
 
 
 def create_with_location(
