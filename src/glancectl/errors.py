@@ -112,6 +112,13 @@ class NewerSchema(StoreUnavailable):
     """The store was written by a newer glancectl: this one must change nothing in it."""
 
 
+class RemoteUnavailable(GlancectlError):
+    """The remote cloud (image push/pull) could not be reached, or refused our credentials."""
+
+    exit_code = ExitCode.REMOTE_UNAVAILABLE
+    http_status = 502  # a gateway's failure, if a server face ever meets it
+
+
 class SourceError(GlancectlError):
     """The data source could not be read (missing file, network, HTTP status)."""
 

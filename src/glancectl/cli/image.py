@@ -36,6 +36,7 @@ LONG_COLUMNS = ("id", "name", "disk_format", "container_format", "size", "checks
     **dict.fromkeys(("upload", "download", "save", "deactivate", "reactivate", "location"),
                     "glancectl.cli.image_data"),
     **dict.fromkeys(("stage", "import", "tasks"), "glancectl.cli.image_import"),
+    **dict.fromkeys(("push", "pull"), "glancectl.cli.image_remote"),
 })
 def image() -> None:
     """Create, inspect, change and delete images.
