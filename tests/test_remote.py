@@ -306,3 +306,15 @@ def test_other_commands_do_not_import_openstacksdk():
                           cwd=LAUNCHER.parent, env={**os.environ, "PYTHONPATH": "src"})
     assert proc.returncode == 0, proc.stderr
     assert "push" in proc.stdout and "pull" in proc.stdout
+
+
+def test_push_without_openstacksdk_exits_69_naming_the_extra(tmp_path):
+    from tests.test_launcher import without_module
+
+    env = {**os.environ, "PYTHONPATH": without_module(tmp_path, "openstack"),
+           "GLANCECTL_HOME": str(tmp_path / "h")}
+    result = subprocess.run([sys.executable, str(LAUNCHER), "image", "push", "x", "--os-cloud", "c"],
+                            capture_output=True, env=env)
+    assert result.returncode == 69, result.stderr
+    assert b"pip install -e '.[cloud]'" in result.stderr
+    assert not (tmp_path / "h").exists()

@@ -27,7 +27,7 @@ def connect(cloud: str | None):
     except ModuleNotFoundError:
         raise CLIError("image push and image pull need openstacksdk. Install it with: "
                        "python3 -m pip install 'glancectl[cloud]' (in a checkout: "
-                       "python3 -m pip install -e '.[cloud]')", ExitCode.MISSING_DEPENDENCY) from None
+                       ".venv/bin/python -m pip install -e '.[cloud]')", ExitCode.MISSING_DEPENDENCY) from None
     from glancectl.operations import remote
 
     return remote.connect(cloud)
