@@ -141,6 +141,25 @@ def test_second_push_and_pull_send_nothing(gctl, other, clouds, sdk, tmp_path, h
     assert len(other.ok("image", "list", "-f", "json").json()) == 1
 
 
+def test_second_push_after_a_metadata_change_sends_only_the_metadata(gctl, clouds, sdk, tmp_path,
+                                                                     home):
+    name = unique("changed")
+    local = gctl.create(name, *FORMATS, "--file", str(imagefactory.random_raw(tmp_path, MiB)),
+                        "--property", "keep=1", "--tag", "b", "--tag", "a")
+    gctl.ok("image", "push", name, "--os-cloud", "loop")
+    gctl.ok("image", "set", name, "--property", "added=2", "--min-ram", "128", "--protected")
+    (home / "data" / local["id"]).rename(tmp_path / "moved-away")  # proves no data is re-sent
+
+    result = gctl.ok("image", "push", name, "--os-cloud", "loop", "-f", "json")
+
+    assert "up to date" in result.stderr
+    remote = sdk.image.get_image(local["id"])
+    assert (remote.min_ram, remote.is_protected) == (128, True)
+    assert remote.properties["added"] == "2" and remote.properties["keep"] == "1"
+    assert sorted(remote.tags) == ["a", "b"]
+    assert result.json()["added"] == "2"
+
+
 def test_pull_into_a_store_where_the_id_is_taken_gets_a_new_id(gctl, other, clouds, tmp_path):
     name = unique("taken")
     local = gctl.create(name, *FORMATS, "--file", str(imagefactory.random_raw(tmp_path, MiB)))

@@ -201,7 +201,7 @@ class _Sender:
     with a known length rather than chunked.
     """
 
-    def __init__(self, source: DataSource, size: int, progress: Progress | None):
+    def __init__(self, source: DataSource, size: int | None, progress: Progress | None):
         self.source = source
         self.size = size
         self.progress = progress
@@ -287,8 +287,11 @@ def _wait_active(remote: Remote, image, timeout: float):
 
 
 def _check_same_data(record: dict, image, cloud: str) -> None:
+    checks = [("checksum", image.checksum)]
+    if (image.hash_algo or "sha512") == (record.get("os_hash_algo") or "sha512"):
+        checks.insert(0, ("os_hash_value", image.hash_value))  # a cloud may hash with another algorithm
     problems = []
-    for field, remote_value in (("os_hash_value", image.hash_value), ("checksum", image.checksum)):
+    for field, remote_value in checks:
         if record.get(field) and remote_value != record[field]:
             problems.append(f"remote {field} {remote_value} does not match the local {record[field]}")
     if problems:
@@ -301,9 +304,17 @@ def _sync_metadata(remote: Remote, record: dict, image):
     wanted = _metadata(record)
     properties = wanted.pop("properties")
     current = {key: getattr(image, key) for key in wanted}
-    changes = {key: value for key, value in wanted.items() if current[key] != value}
-    have = _custom_properties(image)
-    changes.update({key: value for key, value in properties.items() if have.get(key) != value})
+    current["tags"] = sorted(current["tags"] or [])  # a set, in Glance
+    changes = {key: value for key, value in wanted.items()
+               if current[key] != (sorted(value) if key == "tags" else value)}
+    # openstacksdk patches the difference from the whole properties map it read, so
+    # Glance's own keys (os_glance_*, stores) go back unchanged and only ours move.
+    remote_properties = dict(image.properties or {})
+    wanted_properties = {**{k: v for k, v in remote_properties.items()
+                            if not _is_custom_property(k)}, **properties}
+    have = {key: str(value) for key, value in _custom_properties(image).items()}
+    if have != properties:
+        changes["properties"] = wanted_properties
     if bool(record.get("protected")) != bool(image.is_protected):
         changes["is_protected"] = bool(record.get("protected"))
     if not changes:
@@ -330,7 +341,7 @@ def push(store: Store, remote: Remote, ref: str, *, method: str | None = None,
     source = data_ops.data_source_for(store, record)
     image = _create_remote(remote, record)
     try:
-        _send(remote, image, how, source, record.get("size") or 0, progress)
+        _send(remote, image, how, source, record.get("size"), progress)
         image = _wait_active(remote, image, timeout)
         _check_same_data(record, image, remote.cloud)
         if record.get("protected"):
@@ -344,14 +355,16 @@ def push(store: Store, remote: Remote, ref: str, *, method: str | None = None,
     return Outcome(remote_view(image), up_to_date=False)
 
 
-def _send(remote: Remote, image, how: str, source: DataSource | None, size: int,
+def _send(remote: Remote, image, how: str, source: DataSource | None, size: int | None,
           progress: Progress | None) -> None:
     from glancectl.sources import open_path
 
     if source is None:  # active with no data (created with --size 0)
-        source = open_path("/dev/null")
+        source, size = open_path("/dev/null"), 0
     with source, remote.translated():
-        body = _Sender(source, size, progress)
+        sender = _Sender(source, size, progress)
+        # With no size known (a location that did not say), the body goes chunked.
+        body = sender if size is not None else iter(sender)
         if how == UPLOAD:
             image.upload(remote.conn.image, data=body, size=size)
         else:
