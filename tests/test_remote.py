@@ -267,7 +267,7 @@ def test_push_interrupted_mid_stream(gctl, clouds, sdk, http_server, keep):  # n
     if keep:
         assert [i.id for i in remote_images(sdk, name)] == [remote.id]
     else:
-        assert remote_images(sdk, name) == []
+        assert [(i.id, i.status) for i in remote_images(sdk, name)] == [], err
         assert sdk.image.find_image(remote.id, ignore_missing=True) is None
 
 

@@ -67,7 +67,8 @@ def push(env: Env, image_ref, cloud, method, keep_on_failure, no_progress, outpu
     size = image_ops.find_live_image(env.store, image_ref).get("size")
     with byte_progress(env, "Pushing", size, enabled=not no_progress) as progress:
         outcome = remote_ops.push(env.store, remote, image_ref, method=method,
-                                  keep_on_failure=keep_on_failure, progress=progress)
+                                  keep_on_failure=keep_on_failure, progress=progress,
+                                  warn=env.message)
     if outcome.up_to_date:
         env.message(f"Image {outcome.view['id']} in cloud {remote.cloud} is up to date; "
                     "no data was sent.")

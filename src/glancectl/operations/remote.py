@@ -46,6 +46,8 @@ GLANCE_DIRECT = "glance-direct"
 METHODS = (UPLOAD, GLANCE_DIRECT)
 WAIT_TIMEOUT = 3600.0  # seconds a remote import may take to become active
 POLL_INTERVAL = 0.5
+CLEANUP_TIMEOUT = 30.0  # seconds to keep trying to delete a half-made remote image
+_RECEIVING = (ImageStatus.SAVING, ImageStatus.UPLOADING)  # Glance still holds the data stream
 SEND_BLOCK = 1024 * 1024  # bytes handed to the HTTP connection per write
 
 # Glance's own fields, and what Glance adds to an image itself: never custom properties.
@@ -144,13 +146,33 @@ class Remote:
                 return []
         return list((info.import_methods or {}).get("value") or [])
 
-    def delete_quietly(self, image) -> None:
-        """Best-effort cleanup after a failure; the original error is what the user sees."""
-        try:
-            with self.translated():
-                self.conn.image.delete_image(image, ignore_missing=True)
-        except GlancectlError:
-            pass
+    def discard(self, image, timeout: float = CLEANUP_TIMEOUT) -> str | None:
+        """Delete an image this command created, and check that it is gone.
+
+        When a send breaks off, Glance is still settling the half-sent data and
+        then puts the image back to queued; an admin's delete that lands before
+        that is undone by it. So the delete waits (up to ``timeout``) for the
+        image to leave saving/uploading, and is retried until the image is gone.
+        Returns why it could not be deleted, or None.
+        """
+        deadline = time.monotonic() + timeout
+        problem = "it was still there"
+        while True:
+            late = time.monotonic() > deadline
+            try:
+                current = self.get(image.id)
+                if current is None:
+                    return None
+                if late or current.status not in _RECEIVING:
+                    with self.translated():
+                        self.conn.image.delete_image(current, ignore_missing=True)
+                    if self.get(image.id) is None:
+                        return None
+            except GlancectlError as exc:
+                problem = str(exc)
+            if late:
+                return problem
+            time.sleep(POLL_INTERVAL)
 
 
 def connect(cloud: str | None) -> Remote:
@@ -325,7 +347,7 @@ def _sync_metadata(remote: Remote, record: dict, image):
 
 def push(store: Store, remote: Remote, ref: str, *, method: str | None = None,
          keep_on_failure: bool = False, progress: Progress | None = None,
-         timeout: float = WAIT_TIMEOUT) -> Outcome:
+         warn: Callable[[str], None] | None = None, timeout: float = WAIT_TIMEOUT) -> Outcome:
     """Publish a local active image to the remote Glance; nothing is re-sent if it is there."""
     record = image_ops.find_live_image(store, ref)
     if record["status"] != ImageStatus.ACTIVE:
@@ -349,7 +371,10 @@ def push(store: Store, remote: Remote, ref: str, *, method: str | None = None,
                 image = remote.conn.image.update_image(image, is_protected=True)
     except BaseException:
         if not keep_on_failure:
-            remote.delete_quietly(image)
+            problem = remote.discard(image)
+            if problem is not None and warn is not None:
+                warn(f"the remote image {image.id} this push created could not be deleted "
+                     f"({problem}); delete it with: openstack image delete {image.id}")
         raise
     remote_links.link(store, remote.endpoint, record["id"], image.id)
     return Outcome(remote_view(image), up_to_date=False)
