@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Push and pull throughput against a real Glance 33 on loopback, against openstackclient.
 
-One Glance (tests/glance_server.py: gunicorn, sqlite, file store) serves every
+One Glance (tests/realglance.py: gunicorn, sqlite, file store) serves every
 run. Each round times whole processes, in an order that rotates per round:
 
     glancectl image push IMG --method upload          vs  openstack image create --file F
@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
 sys.path.insert(0, str(common.REPO))
-from tests import glance_server  # noqa: E402
+from tests import realglance  # noqa: E402
 
 MB = 1_000_000
 OPENSTACK = str(Path(sys.executable).with_name("openstack"))
@@ -60,7 +60,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="glancectl-remote-", dir=args.dir))
     server = None
     try:
-        server = glance_server.start(work / "glance")
+        server = realglance.start(work / "glance")
         clouds = work / "clouds.yaml"
         clouds.write_text(json.dumps({"clouds": {"bench": server.cloud}}))
         env = {**common.bench_env(), "OS_CLIENT_CONFIG_FILE": str(clouds)}

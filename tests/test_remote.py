@@ -1,4 +1,8 @@
-"""`image push` / `image pull` against a real Glance 33 on loopback (see tests/glance_server.py)."""
+"""`image push` / `image pull` against a real Glance 33 on loopback (tests/realglance.py),
+and the same cases against `glancectl serve` (tests/glanceserver.py), which speaks the same API.
+
+Cases that do not depend on the far side (no cloud, bad credentials) run once.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,8 @@ import pytest
 
 from tests import imagefactory
 from tests.conftest import FORMATS, LAUNCHER, Glancectl
-from tests.glance_server import TAG_QUOTA, free_port, glance  # noqa: F401  (the fixture)
+from tests.glanceserver import start_server
+from tests.realglance import TAG_QUOTA, free_port, real_glance  # noqa: F401  (the fixture)
 from tests.httpserver import http_server  # noqa: F401  (the fixture)
 
 MiB = 1024 * 1024
@@ -26,21 +31,42 @@ def write_clouds(path, clouds: dict) -> str:
     return str(path)
 
 
-@pytest.fixture
-def clouds(tmp_path, glance, monkeypatch):  # noqa: F811
-    """A clouds.yaml with `loop` (the real Glance) and nothing from the machine's OS_* settings."""
+@pytest.fixture(scope="module", params=["glance33", "serve"])
+def remote_api(request, tmp_path_factory) -> dict:
+    """The clouds.yaml entry of the far side: a real Glance 33, or `glancectl serve`."""
+    if request.param == "glance33":
+        return request.getfixturevalue("real_glance").cloud
+    server = start_server(tmp_path_factory.mktemp("serve") / "home",
+                          env={"GLANCECTL_IMAGE_TAG_QUOTA": str(TAG_QUOTA)})
+    request.addfinalizer(server.stop)
+    return {"auth_type": "none", "auth": {"endpoint": server.url}}
+
+
+def use_clouds(tmp_path, monkeypatch, loop: dict, real) -> str:
+    """A clouds.yaml with `loop`, `down` and `badauth`, and none of the machine's OS_* settings."""
     for name in list(os.environ):
         if name.startswith("OS_"):
             monkeypatch.delenv(name)
     path = write_clouds(tmp_path / "clouds.yaml", {
-        "loop": glance.cloud,
+        "loop": loop,
         "down": {"auth_type": "none", "auth": {"endpoint": f"http://127.0.0.1:{free_port()}"}},
         "badauth": {"auth_type": "password", "auth": {
-            "auth_url": glance.endpoint, "username": "nobody", "password": SECRET,
+            "auth_url": real.endpoint, "username": "nobody", "password": SECRET,
             "project_name": "p", "user_domain_name": "Default", "project_domain_name": "Default"}},
     })
     monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", path)
     return path
+
+
+@pytest.fixture
+def clouds(tmp_path, remote_api, real_glance, monkeypatch):  # noqa: F811
+    return use_clouds(tmp_path, monkeypatch, remote_api, real_glance)
+
+
+@pytest.fixture
+def offline_clouds(tmp_path, real_glance, monkeypatch):  # noqa: F811
+    """For cases where the far side does not matter: run once, not once per far side."""
+    return use_clouds(tmp_path, monkeypatch, real_glance.cloud, real_glance)
 
 
 @pytest.fixture
@@ -271,7 +297,7 @@ def test_push_interrupted_mid_stream(gctl, clouds, sdk, http_server, keep):  # n
         assert sdk.image.find_image(remote.id, ignore_missing=True) is None
 
 
-def test_unreachable_endpoint_exits_9(gctl, clouds, tmp_path):
+def test_unreachable_endpoint_exits_9(gctl, offline_clouds, tmp_path):
     gctl.create("img", *FORMATS, "--file", str(imagefactory.random_raw(tmp_path, 1024)))
 
     for args in (("image", "push", "img", "--os-cloud", "down"),
@@ -279,7 +305,7 @@ def test_unreachable_endpoint_exits_9(gctl, clouds, tmp_path):
         result = gctl(*args)
         assert result.exit_code == 9, result.stderr
         assert "cannot use cloud down" in result.stderr
-        assert glance_down_endpoint(clouds) in result.stderr
+        assert glance_down_endpoint(offline_clouds) in result.stderr
         assert result.stdout == ""
 
 
@@ -287,13 +313,13 @@ def glance_down_endpoint(clouds_path) -> str:
     return json.loads(open(clouds_path).read())["clouds"]["down"]["auth"]["endpoint"]
 
 
-def test_unknown_cloud_exits_9(gctl, clouds):
+def test_unknown_cloud_exits_9(gctl, offline_clouds):
     result = gctl("image", "pull", "x", "--os-cloud", "nowhere")
     assert result.exit_code == 9, result.stderr
     assert "nowhere" in result.stderr and "not found" in result.stderr
 
 
-def test_wrong_credentials_exit_9_and_never_print_the_secret(gctl, clouds, tmp_path):
+def test_wrong_credentials_exit_9_and_never_print_the_secret(gctl, offline_clouds, tmp_path):
     gctl.create("img", *FORMATS, "--file", str(imagefactory.random_raw(tmp_path, 1024)))
 
     from_clouds_yaml = gctl("--debug", "image", "push", "img", "--os-cloud", "badauth")
@@ -308,7 +334,7 @@ def test_wrong_credentials_exit_9_and_never_print_the_secret(gctl, clouds, tmp_p
         assert SECRET not in result.stderr + result.stdout
 
 
-def test_push_refuses_an_image_without_data(gctl, clouds):
+def test_push_refuses_an_image_without_data(gctl, offline_clouds):
     gctl.create("empty", *FORMATS)
     result = gctl("image", "push", "empty", "--os-cloud", "loop")
     assert result.exit_code == 4, result.stderr

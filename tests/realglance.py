@@ -8,7 +8,7 @@ never mistaken for a finished one. The server runs Glance's stock
 ``unauthenticated-context`` pipeline (no Keystone) with sqlite and a file
 store; openstacksdk reaches it with ``auth_type: none`` and an endpoint.
 
-Run as a script to warm the cache: ``python3 -m tests.glance_server``.
+Run as a script to warm the cache: ``python3 -m tests.realglance``.
 """
 
 from __future__ import annotations
@@ -213,7 +213,7 @@ def start(root: Path, *, tag_quota: int = TAG_QUOTA, version: str = GLANCE_VERSI
 
 
 @pytest.fixture(scope="session")
-def glance(tmp_path_factory):
+def real_glance(tmp_path_factory):
     """A real Glance for the whole session; skipped (failed under CI=true) when unavailable."""
     try:
         server = start(tmp_path_factory.mktemp("glance"))
