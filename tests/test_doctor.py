@@ -370,3 +370,60 @@ def test_data_no_record_owns_is_quarantined_never_deleted(gctl, home):
     assert [(f["check"], f["subject"], f["fixed"]) for f in findings if f["check"] == "quarantine"] == [
         ("quarantine", f"quarantine/{folder.name}", True)]
     assert list((home / "quarantine").iterdir()) == []
+
+
+def test_data_is_kept_while_its_records_cannot_be_read(gctl, home, tmp_path):
+    payload = os.urandom(5_000)
+    image = with_data(gctl, "owned", payload)
+    images = home / "images"
+    images.rename(tmp_path / "images-aside")
+    images.write_text("not a directory")  # every image command exits 7; the data is still owned
+    assert gctl("image", "list").exit_code == 7
+
+    result, findings = doctor(gctl, "--repair")
+    assert result.exit_code == 7
+    grouped = by_check(findings)
+    assert [f["subject"] for f in grouped["record-file"]] == ["images"]
+    [orphan] = grouped["orphan-data"]
+    assert not orphan["fixed"] and "shard is unreadable" in orphan["problem"]
+    assert (home / "data" / image["id"]).read_bytes() == payload
+
+    images.unlink()
+    (tmp_path / "images-aside").rename(images)
+    assert doctor(gctl)[0].exit_code == 0
+
+
+def test_a_planted_quarantine_symlink_is_never_moved_into(gctl, home, tmp_path):
+    with_data(gctl, "a", b"a")
+    stray = home / "data" / str(uuid.uuid4())
+    stray.write_bytes(b"nobody's")
+    stray.chmod(0o600)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (home / "quarantine").symlink_to(outside)
+    result, findings = doctor(gctl, "--repair", "--purge-quarantine")
+    assert result.exit_code == 7
+    grouped = by_check(findings)
+    assert [f["fixed"] for f in grouped["orphan-data"]] == [False]
+    assert "repair failed" in grouped["orphan-data"][0]["action"]
+    assert stray.read_bytes() == b"nobody's" and list(outside.iterdir()) == []
+    assert [f["subject"] for f in grouped["symlink"]] == ["quarantine"]
+
+
+def test_task_records_of_the_wrong_shape_are_exit_7_too(gctl, home, tmp_path):
+    source = tmp_path / "disk.img"
+    source.write_bytes(b"x" * 100)
+    task = gctl.ok("task", "create", "--type", "import", "--no-worker", "-f", "json", "--input",
+                   json.dumps({"import_from": source.as_uri(), "import_from_format": "raw",
+                               "image_properties": {"name": "t"}})).json()
+    shard = home / "tasks" / f"{task['id'][:2]}.json"
+    document = json.loads(shard.read_text())
+    [record] = document["tasks"].values()
+    record["status"] = "queued"  # an image status, not a task one
+    shard.write_text(json.dumps(document))
+    for args in (("task", "list"), ("task", "show", task["id"])):
+        result = gctl(*args)
+        assert result.exit_code == 7 and str(shard) in result.stderr, result.stderr
+        assert "unknown status 'queued'" in result.stderr
+    result, findings = doctor(gctl)
+    assert result.exit_code == 7 and [f["subject"] for f in findings] == [f"tasks/{shard.name}"]
