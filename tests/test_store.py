@@ -126,7 +126,8 @@ def test_nested_writes_share_one_lock_and_release_it(tmp_path):
     store = Store(tmp_path / "h", lock_timeout=0.1)
     with store.writing():
         with store.writing():  # would time out if it tried to take the lock again
-            store.images.insert({"id": "0d9f4c7e-8a3b-4c1e-9f00-000000000001", "status": "queued"})
+            store.images.insert({"id": "0d9f4c7e-8a3b-4c1e-9f00-000000000001", "status": "queued",
+                                 "locations": [], "properties": {}, "tags": []})
         with pytest.raises(StoreUnavailable, match="store is busy"):
             with Store(tmp_path / "h", lock_timeout=0.1).writing():
                 pass
@@ -258,3 +259,15 @@ def test_list_settles_every_dead_writers_image(gctl, home):
     listed = gctl.ok("image", "list", "-f", "json", "-c", "id", "-c", "status").json()
     assert sorted((r["id"], r["status"]) for r in listed) == sorted((i, "queued") for i in ids)
     assert leftovers(home) == []
+
+
+@pytest.mark.parametrize("field, value", [("locations", "file:///x"), ("locations", [1]),
+                                          ("properties", None), ("tags", [{"a": 1}])])
+def test_an_image_whose_lists_are_not_lists_is_exit_7_not_a_crash(gctl, home, field, value):
+    image = gctl.create("victim")
+    shard = next(p for p in shard_files(home) if image["id"] in p.read_text())
+    _edit_record(shard, lambda r: r.update({field: value}))
+    for args in (["image", "show", image["id"]], ["image", "list"], ["doctor"]):
+        result = gctl(*args)
+        assert result.exit_code == 7 and str(shard.relative_to(home)) in result.stdout + result.stderr
+        assert "internal error" not in result.stderr

@@ -23,6 +23,7 @@ import operator
 import os
 import uuid
 from contextlib import contextmanager
+from itertools import chain
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -57,10 +58,13 @@ def checked_uuid(value: str) -> str:
 class ShardedTable:
     """One logical TinyDB table spread over 256 files, keyed by the record's UUID."""
 
-    def __init__(self, directory: Path, name: str, statuses: frozenset[str]):
+    def __init__(self, directory: Path, name: str, statuses: frozenset[str],
+                 containers: tuple[tuple[str, type, type | None], ...] = ()):
+        """``containers``: (field, list or dict, a list's item type) that every record holds."""
         self.directory = directory
         self.name = name
         self.statuses = frozenset(str(s) for s in statuses)  # plain str: the cheapest lookup
+        self.containers = containers
 
     def shard_path(self, record_id: str) -> Path:
         return self.directory / f"{checked_uuid(record_id)[:SHARD_PREFIX_LEN]}.json"
@@ -77,7 +81,8 @@ class ShardedTable:
         return AtomicJSONStorage(path, check=self.check_shape)
 
     def check_shape(self, path: Path, document: dict) -> None:
-        """Every record has a 36-character id of this shard and a known status, or the file is corrupt.
+        """Every record has a 36-character id of this shard, a known status and its
+        containers of the right type (a list's items objects), or the file is corrupt.
 
         Only what every command relies on is checked, and in bulk, so listing
         a large store stays fast; a path is only ever built from an id after
@@ -88,15 +93,18 @@ class ShardedTable:
         if not table:
             return
         prefix = path.name[:SHARD_PREFIX_LEN]
+        records = table.values()
         try:  # map and join run in C: a few tens of ms per 100,000 records
-            statuses = set(map(_STATUS, table.values()))
-            ids = list(map(_ID, table.values()))
+            statuses = set(map(_STATUS, records))
+            ids = list(map(_ID, records))
             joined = "\n".join(ids)  # TypeError unless every id is a string
+            containers_ok = all(_all_of_type(records, field, kind, item)
+                                for field, kind, item in self.containers)
         except (KeyError, TypeError):  # a record that is not an object, lacks a field, or holds a list
             statuses, ids, joined = None, [], ""
-        if (statuses is None or not statuses <= self.statuses or not "".join(table).isdigit()
-                or set(map(len, ids)) != {UUID_LEN} or not joined.startswith(prefix)
-                or joined.count("\n" + prefix) != len(ids) - 1):
+        if (statuses is None or not containers_ok or not statuses <= self.statuses
+                or not "".join(table).isdigit() or set(map(len, ids)) != {UUID_LEN}
+                or not joined.startswith(prefix) or joined.count("\n" + prefix) != len(ids) - 1):
             self._name_bad_record(path, table, prefix)
 
     def _name_bad_record(self, path: Path, table: dict, prefix: str) -> None:
@@ -112,6 +120,11 @@ class ShardedTable:
                 raise StoreCorrupt(path, f"record {record_id} has an unknown status {_shown(status)}")
             if not key.isdigit():
                 raise StoreCorrupt(path, f"record {record_id} is under a key that is not a number")
+            for field, kind, item in self.containers:
+                if field not in doc or not _all_of_type([doc], field, kind, item):
+                    what = _JSON_NAMES[kind] + (f" of {_JSON_NAMES[item]}s" if item else "")
+                    raise StoreCorrupt(path, f"record {record_id} has {field} that are not a "
+                                             f"{what}: {_shown(doc.get(field))}")
         raise StoreCorrupt(path, "its records are not of the expected shape")
 
     @contextmanager
@@ -170,7 +183,9 @@ class Store:
         self.home = Path(home)
         self.lock_timeout = lock_timeout
         self.after_lock = after_lock
-        self.images = ShardedTable(self.home / "images", "images", frozenset(ImageStatus))
+        self.images = ShardedTable(self.home / "images", "images", frozenset(ImageStatus),
+                                   (("locations", list, dict), ("properties", dict, None),
+                                    ("tags", list, str)))
         self.tasks = ShardedTable(self.home / "tasks", "tasks", frozenset(TaskStatus))
         self._lock: StoreLock | None = None
 
@@ -425,6 +440,17 @@ def _same_file(fd: int, path: Path) -> bool:
         return False
     held = os.fstat(fd)
     return (held.st_dev, held.st_ino) == (named.st_dev, named.st_ino)
+
+
+_JSON_NAMES = {list: "list", dict: "JSON object", str: "string"}
+
+
+def _all_of_type(records, field: str, kind: type, item: type | None) -> bool:
+    """Every record's ``field`` is a ``kind``, and with ``item`` each element is one; all in C."""
+    get = operator.itemgetter(field)
+    if set(map(type, map(get, records))) - {kind}:
+        return False
+    return item is None or not set(map(type, chain.from_iterable(map(get, records)))) - {item}
 
 
 def _shown(value, limit: int = 60) -> str:
