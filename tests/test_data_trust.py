@@ -223,6 +223,17 @@ def test_a_symlink_planted_as_the_data_file_is_never_followed(gctl, home, blob_f
     assert result.stdout_bytes == b""
 
 
+def test_a_symlink_planted_as_the_data_folder_is_never_followed(gctl, home, blob_file, tmp_path):
+    image = gctl.create("planted", *FORMATS, "--file", str(blob_file))
+    elsewhere = tmp_path / "elsewhere"
+    (home / "data").rename(elsewhere)
+    (home / "data").symlink_to(elsewhere)
+    result = gctl("image", "download", image["id"])
+    assert result.exit_code == 7, result.stderr
+    assert "data is a symlink; refusing to follow it" in result.stderr
+    assert result.stdout_bytes == b""
+
+
 @pytest.mark.parametrize("change", ["truncated", "grown"])
 def test_a_data_file_of_the_wrong_size_writes_no_byte(gctl, home, blob_file, tmp_path, change):
     image = gctl.create("resized", *FORMATS, "--file", str(blob_file))
@@ -275,6 +286,16 @@ def test_a_location_with_other_bytes_is_refused_when_added(gctl, blob_file, tmp_
     assert gctl.show(image["id"]) == image
     gctl.ok("image", "location", "add", image["id"], same.as_uri())
     assert len(gctl.show(image["id"])["locations"]) == 2
+
+
+@pytest.mark.parametrize("framing", ["chunked", "length"])
+def test_a_location_is_read_no_further_than_the_cap(gctl, http_server, framing):
+    url = http_server.add("/big", b"x" * (4 * MiB), framing=framing)
+    image = gctl.create("big", *FORMATS)
+    result = gctl("image", "location", "add", image["id"], url,
+                  env={"GLANCECTL_IMAGE_SIZE_CAP": str(MiB)})
+    assert result.exit_code == 6 and f"larger than {MiB} bytes" in result.stderr
+    assert gctl.show(image["id"]) == image
 
 
 def test_create_with_a_location_checks_what_the_user_declared(gctl, blob_file):

@@ -55,7 +55,8 @@ def image() -> None:
 @click.argument("name", required=False)
 @image_metadata_options
 @click.option("--id", "image_id", metavar="UUID", help="Use this ID instead of a new one.")
-@file_option("Upload data from PATH ('-' for stdin) right after creating.")
+@file_option("Upload data from PATH ('-' for stdin) right after creating; with --import, "
+             "stage it (stdin when it is a pipe or a file, if --file is not given).")
 @option("--location", metavar="URL", section="Data",
         help="Register data at a file:// or http(s):// URL; the image is active at once.")
 @option("--location-metadata", metavar="JSON", section="Data", help="Metadata for --location.")

@@ -72,7 +72,8 @@ def finish(env: Env, output, record: dict, task: dict) -> None:
 
 @image.command("stage")
 @image_argument()
-@file_option("Read the data from PATH ('-' for stdin, the default).")
+@file_option("Read the data from PATH, or '-' for stdin. Without --file, stdin is read when it "
+             "is a pipe or a file (never /dev/null or a terminal).")
 @no_progress_option
 @output_options(images=True)
 @pass_env

@@ -127,7 +127,7 @@ def _quota_left(store: Store, settings: Settings, owner: str, image_id: str) -> 
     return settings.user_storage_quota - stored_bytes(store.images.all(), owner, except_id=image_id)
 
 
-def _limit_checker(settings: Settings, quota_left: int | None, progress: Progress | None) -> Progress:
+def limit_checker(settings: Settings, quota_left: int | None, progress: Progress | None) -> Progress:
     """Refuse the moment a limit is crossed, not after reading everything."""
     cap = settings.image_size_cap
 
@@ -162,10 +162,10 @@ def ingest(
     from glancectl.inspection import StreamInspector  # only the data path pays for it
 
     quota_left = _quota_left(store, settings, record.get("owner"), record["id"])
-    limits = _limit_checker(settings, quota_left, progress)
+    limits = limit_checker(settings, quota_left, progress)
     for stated in (expect.size, source.size):
         if stated is not None:
-            _limit_checker(settings, quota_left, None)(stated)
+            limit_checker(settings, quota_left, None)(stated)
     # What the data must not outgrow: the size the user declared, else the size the source
     # announced (a file that grows while it is read is not the file that was given).
     declared = expect.size if expect.size is not None else source.size
@@ -379,7 +379,7 @@ def finish_write(store: Store, settings: Settings, record: dict, lease: Lease, g
                     "being written; the data was discarded."
                 )
             quota_left = _quota_left(store, settings, current.get("owner"), current["id"])
-            _limit_checker(settings, quota_left, None)(got.received.size)
+            limit_checker(settings, quota_left, None)(got.received.size)
             if status == current["status"]:
                 datafiles.commit(got.received.temp_path, final_path)
                 return current
@@ -420,10 +420,12 @@ def data_source_for(store: Store, record: dict):
 
 
 def open_store_file(path):
-    """Open data the store holds, never through a symlink planted in its place."""
+    """Open data the store holds, never through a symlink planted in its place or its folder's."""
     from glancectl import sources
 
     try:
+        if path.parent.is_symlink():
+            raise sources.SymlinkRefused(f"{path.parent} is a symlink; refusing to follow it")
         return sources.open_path(path, follow_symlinks=False)
     except sources.SymlinkRefused as exc:
         raise StoreUnavailable(f"{exc}; the store's data may have been tampered with.",

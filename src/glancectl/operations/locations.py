@@ -15,7 +15,14 @@ from glancectl import datafiles, lifecycle, records
 from glancectl.config import Settings
 from glancectl.errors import DataError, InvalidValue, NotFound, Refused
 from glancectl.lifecycle import ImageStatus
-from glancectl.operations.data import Expectations, Progress, check_declared_size, digest_fields
+from glancectl.operations.data import (
+    Expectations,
+    Progress,
+    check_declared_size,
+    digest_fields,
+    limit_checker,
+    reading_at_most,
+)
 from glancectl.operations.images import (
     ImageSpec,
     create_image,
@@ -27,15 +34,22 @@ from glancectl.operations.images import (
 from glancectl.store import Store
 
 
-def read_location(url: str, *, expect: Expectations = Expectations(),
+def read_location(settings: Settings, url: str, *, expect: Expectations = Expectations(),
                   progress: Progress | None = None) -> tuple[str, datafiles.Digest]:
-    """Validate a location and read it whole for its size and hashes; ``expect`` must hold."""
+    """Validate a location and read it whole for its size and hashes; ``expect`` must hold.
+
+    image_size_cap bounds the read, so an endless source is refused, not read for ever.
+    """
     from glancectl import sources
 
     url = sources.validate_location_url(url)
     with sources.open_url(url) as source:
         check_declared_size(expect, source)
-        digest = datafiles.measure(source.readinto, on_chunk=progress or (lambda total: None))
+        if source.size is not None:
+            limit_checker(settings, None, None)(source.size)
+        within_cap = limit_checker(settings, None, progress)
+        readinto = reading_at_most(source.readinto, settings.image_size_cap + 1)
+        digest = datafiles.measure(readinto, on_chunk=within_cap)
     problems = expect.mismatches(digest)
     if problems:
         raise DataError(f"Location {url} failed verification: " + "; ".join(problems) + ".")
@@ -63,7 +77,7 @@ def add_location(store: Store, settings: Settings, ref: str, url: str, metadata:
                  *, progress: Progress | None = None) -> dict:
     entry = records.location_entry(url, metadata)
     _check_addable(settings, find_live_image(store, ref), url)  # refused before reading the data
-    url, digest = read_location(url, progress=progress)
+    url, digest = read_location(settings, url, progress=progress)
     with editing(store, ref, scrub_time=settings.scrub_time) as record:
         locations = [*_check_addable(settings, record, url), entry]
         if record["status"] == ImageStatus.QUEUED:
@@ -130,7 +144,7 @@ def create_with_location(
     # Formats first: a refusal must not wait on (or depend on) a remote server.
     lifecycle.check_new_image_takes_data(spec.disk_format, spec.container_format)
     entry = records.location_entry(url, metadata)
-    url, digest = read_location(url, expect=expect, progress=progress)
+    url, digest = read_location(settings, url, expect=expect, progress=progress)
     return create_image(store, settings, spec, initial={
         "status": ImageStatus.ACTIVE, "locations": [entry], **digest_fields(digest),
     })
