@@ -204,7 +204,9 @@ def test_reading_only_the_shards_that_can_match_finds_every_candidate(tmp_path):
         got = [(i.value, i.help) for i in complete_images(ctx, None, prefix)]
         want = [(i.value, i.help) for i in image_candidates(records, prefix)]
         assert got == want, prefix
-    assert "exact" not in [i.value for i in complete_images(ctx, None, "ex")]  # two have it
+    # Two images have the name: it completes by prefix, and typed whole offers their IDs.
+    assert [i.value for i in complete_images(ctx, None, "ex")] == ["exact"]
+    assert sorted(i.value for i in complete_images(ctx, None, "exact")) == sorted(r["id"] for r in records[-2:])
 
 
 def test_ten_thousand_images_complete_quickly():
@@ -238,3 +240,48 @@ def test_task_argument_completes_task_ids(tmp_path):
     write_tasks(home, [{"id": task_id, "type": "import", "status": "pending"}])
     got = ShellComplete(root, {}, "glancectl", "_X").get_completions(["--home", str(home), "show"], "0a")
     assert [(i.value, i.help) for i in got] == [(task_id, "import, pending")]
+
+
+def test_a_shared_name_completes_by_prefix_then_offers_its_images(gctl, images, monkeypatch):
+    monkeypatch.setenv("GLANCECTL_HOME", str(gctl.home))
+    got = complete(["image", "show"], "du")
+    assert [(i.value, i.help) for i in got] == [("dup", "2 images")]
+    got = {i.value: i.help for i in complete(["image", "show"], "dup")}
+    assert got == {images["dup1"]["id"]: "dup, queued", images["dup2"]["id"]: "dup, queued"}
+
+
+def test_download_offers_only_images_with_data(gctl, images, monkeypatch):
+    monkeypatch.setenv("GLANCECTL_HOME", str(gctl.home))
+    assert values(["image", "download"]) == ["cirros"]
+    assert values(["image", "save"]) == ["cirros"]
+    assert values(["image", "download"], "ce") == []
+    assert "centos" in values(["image", "show"], "ce")
+
+
+def test_delete_does_not_offer_what_is_already_on_the_line(gctl, images, monkeypatch):
+    monkeypatch.setenv("GLANCECTL_HOME", str(gctl.home))
+    assert "cirros" not in values(["image", "delete", "cirros"])
+    assert "centos" in values(["image", "delete", "cirros"])
+    assert values(["image", "delete", "cirros"], "ci") == []
+    dup1 = images["dup1"]["id"]
+    assert dup1 not in values(["image", "delete", dup1])
+    assert images["dup2"]["id"] in values(["image", "delete", dup1])
+
+
+@pytest.mark.parametrize("args, incomplete, expected", [
+    (["image", "list", "--status"], "de", ["deactivated", "deleted"]),
+    (["image", "list", "--status"], "in:active,q", ["in:active,queued"]),
+    (["image", "list", "--status"], "in:ki", ["in:killed"]),
+    (["image", "list", "--disk-format"], "qc", ["qcow2"]),
+    (["image", "list", "--container-format"], "in:bare,o", ["in:bare,ovf", "in:bare,ova"]),
+    (["image", "list", "--sort"], "na", ["name"]),
+    (["image", "list", "--sort"], "name:", ["name:asc", "name:desc"]),
+    (["image", "list", "--sort"], "name:asc,si", ["name:asc,size"]),
+    (["task", "list", "--sort"], "ty", ["type"]),
+    (["task", "list", "--status"], "f", ["failure"]),
+    (["image", "list", "--visibility"], "p", ["public", "private"]),
+    (["image", "create", "--disk-format"], "v", ["vhd", "vhdx", "vmdk", "vdi"]),
+    (["image", "show", "x", "-f"], "y", ["yaml"]),
+])
+def test_option_values_complete(args, incomplete, expected):
+    assert values(args, incomplete) == expected

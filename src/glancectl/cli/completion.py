@@ -134,25 +134,38 @@ def _shell_safe(text: str) -> bool:
     return bool(_SHELL_SAFE.fullmatch(text))
 
 
-def image_candidates(records: Iterable[Mapping], incomplete: str) -> list:
+def image_candidates(records: Iterable[Mapping], incomplete: str, *,
+                     statuses: frozenset[str] | None = None, given: Iterable[str] = ()) -> list:
     """One candidate per image: its name when no other image has it, else its ID.
 
-    Once something is typed, IDs with that prefix are offered too.
+    Once something is typed, IDs with that prefix are offered too, and a name
+    several images share completes up to the whole name; typed whole, it offers
+    those images' IDs. ``statuses``: only images the command works on. Images
+    already ``given`` on the line (``image delete a <Tab>``) are not offered again.
     """
     from click.shell_completion import CompletionItem
 
+    given = set(given)
     live = [r for r in records if r.get("status") not in HIDDEN_STATUSES and r.get("id")]
+    # A name is a usable reference only if no other live image has it, offered or not.
     names = Counter(r.get("name") for r in live)
+    live = [r for r in live if (statuses is None or r.get("status") in statuses)
+            and r["id"] not in given and r.get("name") not in given]
     id_prefix = incomplete.lower()
-    items = []
+    items, shared = [], set()
     for record in live:
         image_id, name, status = record["id"], record.get("name"), record.get("status")
-        by_name = bool(name) and names[name] == 1 and _shell_safe(name)
-        if by_name and name.startswith(incomplete):
+        unique = bool(name) and names[name] == 1 and _shell_safe(name)
+        if unique and name.startswith(incomplete):
             items.append(CompletionItem(name, help=f"{status}, {image_id}"))
-        if (incomplete or not by_name) and image_id.startswith(id_prefix):
-            label = name if name and name.isprintable() else "(no name)"
+        elif (incomplete and name and not unique and _shell_safe(name)
+              and name.startswith(incomplete) and name != incomplete):
+            shared.add(name)
+        label = name if name and name.isprintable() else "(no name)"
+        if ((incomplete or not unique) and image_id.startswith(id_prefix)) or (
+                incomplete and name == incomplete and not unique):
             items.append(CompletionItem(image_id, help=f"{label}, {status}"))
+    items += [CompletionItem(name, help=f"{names[name]} images") for name in shared]
     return sorted(items, key=lambda item: item.value)
 
 
@@ -168,10 +181,14 @@ def task_candidates(records: Iterable[Mapping], incomplete: str) -> list:
     return sorted(items, key=lambda item: item.value)
 
 
-def complete_images(ctx: click.Context, param, incomplete: str) -> list:
+def complete_images(ctx: click.Context, param, incomplete: str, *,
+                    statuses: frozenset[str] | None = None) -> list:
     """shell_complete for IMAGE arguments."""
     try:
-        return image_candidates(_records(ctx, "images", incomplete, by_name=True), incomplete)
+        given = ctx.params.get(param.name) if param is not None else None
+        return image_candidates(_records(ctx, "images", incomplete, by_name=True), incomplete,
+                                statuses=statuses,
+                                given=given if isinstance(given, (tuple, list)) else ())
     except (Exception, KeyboardInterrupt):  # a prompt is no place for a traceback
         return []
 

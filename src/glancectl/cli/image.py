@@ -11,6 +11,7 @@ from glancectl.cli.helptext import option
 from glancectl.cli.lazy import LazyGroup
 from glancectl.cli.output import output_options, render_image, render_many
 from glancectl.cli.params import (
+    complete_from,
     expectation_options,
     file_option,
     image_argument,
@@ -22,10 +23,12 @@ from glancectl.cli.params import (
     visibility_option,
 )
 from glancectl.errors import InvalidValue
+from glancectl.lifecycle import ImageStatus
 from glancectl.listing import IMAGE_SORT_KEYS, ImageFilter, TimeFilter, glance_sort
 from glancectl.operations import images as ops
 
 LIST_COLUMNS = ("id", "name", "status")
+IMAGE_STATUSES = tuple(s.value for s in ImageStatus)
 # openstack image list --long's columns, with the hash Glance verifies downloads against.
 LONG_COLUMNS = ("id", "name", "disk_format", "container_format", "size", "checksum",
                 "os_hash_algo", "os_hash_value", "status", "visibility", "protected", "owner", "tags")
@@ -155,7 +158,7 @@ def _time_filter(value: str | None, what: str) -> TimeFilter | None:
 @image.command("list")
 @option("--name", section="Filters", help="Exact name, or in:a,b.")
 @option("--id", "ids", section="Filters", help="Exact ID, or in:a,b.")
-@option("--status", section="Filters",
+@option("--status", section="Filters", shell_complete=complete_from(IMAGE_STATUSES, any_of=True),
         help="Exact status, or in:a,b (also lists deleted/killed when asked).")
 @visibility_option("Filters", "Only images with this visibility.")
 @option("--owner", section="Filters", help="Only images of this owner.")
@@ -163,8 +166,10 @@ def _time_filter(value: str | None, what: str) -> TimeFilter | None:
 @option("--property", "properties", multiple=True, metavar="KEY=VALUE", section="Filters",
         help="Custom property with exactly this value (repeatable).")
 @option("--property-filter", "property_filters", multiple=True, hidden=True, section="Filters")
-@option("--disk-format", section="Filters", help="Exact disk format, or in:a,b.")
-@option("--container-format", section="Filters", help="Exact container format, or in:a,b.")
+@option("--disk-format", section="Filters", help="Exact disk format, or in:a,b.",
+        shell_complete=complete_from(records.DISK_FORMATS, any_of=True))
+@option("--container-format", section="Filters", help="Exact container format, or in:a,b.",
+        shell_complete=complete_from(records.CONTAINER_FORMATS, any_of=True))
 @option("--checksum", metavar="MD5", section="Filters", help="Exact checksum (md5).")
 @option("--hash", "os_hash_value", metavar="SHA512", section="Filters", help="Exact os_hash_value.")
 @option("--size-min", type=click.IntRange(min=0), metavar="BYTES", section="Filters",
@@ -180,6 +185,7 @@ def _time_filter(value: str | None, what: str) -> TimeFilter | None:
 @option("--deleted", "include_deleted", is_flag=True, section="Filters",
         help="Include deleted, pending_delete and killed images.")
 @option("--sort", metavar="KEY[:DIR],...", section="Sorting and paging",
+        shell_complete=complete_from(IMAGE_SORT_KEYS, sort_keys=True),
         help=f"Sort keys: {', '.join(IMAGE_SORT_KEYS)} (default created_at:desc).")
 @option("--sort-key", "sort_keys", multiple=True, hidden=True, section="Sorting and paging")
 @option("--sort-dir", "sort_dirs", multiple=True, hidden=True, section="Sorting and paging")

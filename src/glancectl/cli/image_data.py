@@ -19,6 +19,7 @@ from glancectl.cli.params import (
 )
 from glancectl.cli.progress import byte_progress
 from glancectl.errors import InvalidValue
+from glancectl.lifecycle import ImageStatus
 from glancectl.operations import data as data_ops
 from glancectl.operations import images as image_ops
 from glancectl.operations import locations as location_ops
@@ -85,7 +86,7 @@ def upload(env: Env, image_ref, path, expect_size, expect_checksum, expect_hash,
 
 
 @image.command("download")
-@image_argument()
+@image_argument(statuses=frozenset({ImageStatus.ACTIVE.value}))  # no other status has data to give
 @file_option("Write to PATH instead of standard output.")
 @no_progress_option
 @pass_env

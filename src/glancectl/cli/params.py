@@ -143,21 +143,49 @@ def complete_paths(ctx, param, incomplete):
     return [CompletionItem(incomplete, type="file")]
 
 
-def _complete_images(ctx, param, incomplete):
-    from glancectl.cli.completion import complete_images  # only when a shell asks
-
-    return complete_images(ctx, param, incomplete)
-
-
 def _complete_tasks(ctx, param, incomplete):
     from glancectl.cli.completion import complete_tasks  # only when a shell asks
 
     return complete_tasks(ctx, param, incomplete)
 
 
-def image_argument(name: str = "image_ref", metavar: str = "IMAGE", **kwargs):
-    """An IMAGE argument (ID or name) that completes from the store."""
-    return click.argument(name, metavar=metavar, shell_complete=_complete_images, **kwargs)
+def image_argument(name: str = "image_ref", metavar: str = "IMAGE", *,
+                   statuses: frozenset[str] | None = None, **kwargs):
+    """An IMAGE argument (ID or name) that completes from the store; to images in
+    ``statuses`` only, when the command works on no others."""
+
+    def complete(ctx, param, incomplete):
+        from glancectl.cli.completion import complete_images  # only when a shell asks
+
+        return complete_images(ctx, param, incomplete, statuses=statuses)
+
+    return click.argument(name, metavar=metavar, shell_complete=complete, **kwargs)
+
+
+def complete_from(values, *, any_of: bool = False, sort_keys: bool = False):
+    """shell_complete for a free-form option whose usual values are known.
+
+    ``any_of``: Glance's ``in:a,b`` form too. ``sort_keys``: ``KEY[:DIR],...``.
+    """
+
+    def complete(ctx, param, incomplete):
+        from click.shell_completion import CompletionItem  # only when a shell asks
+
+        if sort_keys or (any_of and incomplete.startswith("in:")):
+            done, comma, last = incomplete.rpartition(",")
+            head = done + comma
+            if not comma and any_of:
+                head, last = "in:", incomplete[3:]
+        else:
+            head, last = "", incomplete
+        if sort_keys and ":" in last:
+            key, _, direction = last.partition(":")
+            return [CompletionItem(f"{head}{key}:{d}") for d in ("asc", "desc") if d.startswith(direction)]
+        taken = set(head.removeprefix("in:").replace(":asc", "").replace(":desc", "").split(","))
+        return [CompletionItem(head + value) for value in values
+                if value.startswith(last) and value not in taken]
+
+    return complete
 
 
 def task_argument(name: str = "task_id", **kwargs):

@@ -11,7 +11,7 @@ from glancectl.cli.context import Env
 from glancectl.cli.errors import CLIError
 from glancectl.cli.helptext import Group, option
 from glancectl.cli.output import output_options, render_many, render_one
-from glancectl.cli.params import no_progress_option, pass_env, task_argument
+from glancectl.cli.params import complete_from, no_progress_option, pass_env, task_argument
 from glancectl.cli.progress import byte_progress
 from glancectl.errors import InvalidValue, exit_code_for
 from glancectl.lifecycle import TaskStatus
@@ -170,6 +170,7 @@ def create(env: Env, task_type, task_input, wait, no_worker, no_progress, output
 @option("--type", "task_type", type=click.Choice(ops.TASK_TYPES), section="Filters",
         help="Only tasks of this type.")
 @option("--sort", metavar="KEY[:DIR],...", section="Sorting and paging",
+        shell_complete=complete_from(TASK_SORT_KEYS, sort_keys=True),
         help=f"Sort keys: {', '.join(TASK_SORT_KEYS)} (default created_at:desc).")
 @option("--limit", type=click.IntRange(min=0), section="Sorting and paging",
         help="List at most this many.")
