@@ -338,3 +338,12 @@ def test_image_delete_usage_shows_it_takes_several_images(gctl):
     assert " image delete [OPTIONS] IMAGE...\n" in gctl.ok(
         "image", "delete", "--help").stdout
     assert "| `image delete IMAGE [IMAGE...]` |" in (REPO / "README.md").read_text()
+
+
+def test_a_deleted_image_is_refused_with_exit_4_but_is_404_over_http(gctl):
+    from glancectl import lifecycle
+    from glancectl.errors import ImageDeleted, exit_code_for, http_status_for
+
+    with pytest.raises(ImageDeleted) as refused:
+        lifecycle.check_not_deleted({"id": "x", "status": "deleted"})
+    assert (exit_code_for(refused.value), http_status_for(refused.value)) == (4, 404)

@@ -62,6 +62,8 @@ class ImageDeleted(Refused):
     HTTP face answers 404 here, as Glance does.
     """
 
+    http_status = 404
+
 
 class InvalidTransition(Refused):
     """A status change the lifecycle tables do not allow."""

@@ -178,7 +178,9 @@ def location_add(env: Env, image_ref, url, metadata, no_progress, output) -> Non
 
     The location is read once: the first gives the image its size and
     hashes (checksum, os_hash_value), so downloads are verified; a further
-    location must hold the same bytes, or it is refused (exit 5).
+    location must hold the same bytes, or it is refused (exit 5). The
+    metadata names the store that serves it ("file" or "http"), as Glance's
+    does. file:// is glancectl's own: Glance refuses it as a restricted scheme.
 
     \b
     Examples:

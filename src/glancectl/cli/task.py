@@ -139,7 +139,8 @@ def create(env: Env, task_type, task_input, wait, no_worker, no_progress, output
     An import task creates an image from image_properties and fills it
     from import_from (file://, http:// or https://) through the same checks
     as 'image upload'. Its disk_format is import_from_format; its
-    container_format defaults to bare.
+    container_format defaults to bare. file:// sources are glancectl's own:
+    Glance 33 refuses them ("File based imports are not allowed").
 
     \b
     Examples:
