@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -81,8 +82,26 @@ def run_launcher_with(args: list[str], *, home: Path, input: bytes | None = None
                       env: dict | None = None, timeout: float = 60,
                       stdin=None, stdout=subprocess.PIPE) -> subprocess.CompletedProcess:
     """``run_launcher`` with the streams under the caller's control (e.g. a pty)."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("GLANCECTL_")}
-    full_env.update({"GLANCECTL_HOME": str(home)}, **(env or {}))
     streams = {"input": input} if input is not None else {"stdin": stdin}
     return subprocess.run([sys.executable, str(LAUNCHER), *args], **streams, stdout=stdout,
-                          stderr=subprocess.PIPE, env=full_env, timeout=timeout)
+                          stderr=subprocess.PIPE, env=launcher_env(home, env), timeout=timeout)
+
+
+def launcher_env(home: Path, extra: dict | None = None) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GLANCECTL_")}
+    env.update({"GLANCECTL_HOME": str(home)}, **(extra or {}))
+    return env
+
+
+def _ctrl_c_reaches_the_child() -> None:
+    # A shell that runs the suite in the background starts it with SIGINT ignored, and a
+    # child inherits that (Python then never raises KeyboardInterrupt). A user's command
+    # in a terminal has the default, so the tests that press Ctrl-C start it that way.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def start_launcher(*args: str, home: Path, stdin=None) -> subprocess.Popen:
+    """The real executable running in the background, as a user would have started it."""
+    return subprocess.Popen([sys.executable, str(LAUNCHER), *args], stdin=stdin,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=launcher_env(home), preexec_fn=_ctrl_c_reaches_the_child)

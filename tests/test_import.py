@@ -6,13 +6,11 @@ import hashlib
 import os
 import signal
 import subprocess
-import sys
-import time
 
 import pytest
 
 from glancectl.store import Store
-from tests.conftest import FORMATS, LAUNCHER
+from tests.conftest import FORMATS, start_launcher
 from tests.httpserver import http_server  # noqa: F401  (fixture)
 from tests.test_tasks import closed_port_url, leftovers, wait_for
 
@@ -231,10 +229,7 @@ def test_create_with_import_in_one_step(gctl, home, http_server, blob, blob_file
 
 # -- processes racing, and dying ---------------------------------------------------------------
 def launch(home, *args: str) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GLANCECTL_")}
-    env["GLANCECTL_HOME"] = str(home)
-    return subprocess.Popen([sys.executable, str(LAUNCHER), *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=env)
+    return start_launcher(*args, home=home)
 
 
 @pytest.mark.slow

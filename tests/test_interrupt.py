@@ -6,13 +6,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 
 from glancectl.store import Store
-from tests.conftest import FORMATS, LAUNCHER, run_launcher
+from tests.conftest import FORMATS, run_launcher, start_launcher
 from tests.crash import crash_during
 from tests.crash import leftovers as dead_writer_leftovers
 
@@ -21,11 +20,7 @@ MiB = 1024 * 1024
 
 
 def start_upload(home, image_id):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GLANCECTL_")}
-    env["GLANCECTL_HOME"] = str(home)
-    return subprocess.Popen([sys.executable, str(LAUNCHER), "image", "upload", image_id],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=env)
+    return start_launcher("image", "upload", image_id, home=home, stdin=subprocess.PIPE)
 
 
 def show(home, image_id) -> dict:
@@ -79,11 +74,8 @@ def test_ctrl_c_or_sigterm_mid_upload_requeues_and_retry_works(tmp_path, sig, co
 
 def test_sigterm_mid_create_with_file_leaves_no_image(tmp_path):
     home = tmp_path / "h"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GLANCECTL_")}
-    env["GLANCECTL_HOME"] = str(home)
-    proc = subprocess.Popen([sys.executable, str(LAUNCHER), "image", "create", "doomed", *FORMATS,
-                             "--file", "-", "-q"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=env)
+    proc = start_launcher("image", "create", "doomed", *FORMATS, "--file", "-", "-q", home=home,
+                          stdin=subprocess.PIPE)
     deadline = time.monotonic() + 20
     while not listed(home, "--status", "saving"):
         proc.stdin.write(os.urandom(MiB))

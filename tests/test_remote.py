@@ -17,7 +17,7 @@ import uuid
 import pytest
 
 from tests import imagefactory
-from tests.conftest import FORMATS, LAUNCHER, Glancectl
+from tests.conftest import FORMATS, LAUNCHER, Glancectl, start_launcher
 from tests.glanceserver import start_server
 from tests.realglance import TAG_QUOTA, free_port, real_glance  # noqa: F401  (the fixture)
 from tests.httpserver import http_server  # noqa: F401  (the fixture)
@@ -253,11 +253,8 @@ def test_pull_over_the_local_size_cap_is_left_queued_and_a_retry_finishes(gctl, 
 
 
 def start_push(home, name, *extra):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GLANCECTL_")}
-    env["GLANCECTL_HOME"] = str(home)
-    return subprocess.Popen([sys.executable, str(LAUNCHER), "image", "push", name,
-                             "--os-cloud", "loop", "--method", "upload", *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    return start_launcher("image", "push", name, "--os-cloud", "loop", "--method", "upload",
+                          *extra, home=home)
 
 
 def wait_for_remote_saving(sdk, proc, name, timeout=60.0):
