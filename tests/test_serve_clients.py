@@ -18,11 +18,13 @@ DATA = os.urandom(2 * 1024 * 1024 + 5)
 BIN = Path(sys.executable).parent  # the clients are installed with the test extra
 
 
-def run(glance_server, tool: str, *args: str, close_stdin: bool = False):
+def run(glance_server, tool: str, *args: str, close_stdin: bool = False,
+        extra_env: dict | None = None):
     """One client command, as a user types it; glanceclient reads stdin as image data
     unless it is closed, so ``close_stdin`` runs it with ``<&-``."""
     argv = [str(BIN / tool), *args]
-    env = {k: v for k, v in server_env(glance_server.home).items() if k != "GLANCECTL_HOME"}
+    env = {k: v for k, v in server_env(glance_server.home, extra_env).items()
+           if k != "GLANCECTL_HOME"}
     if close_stdin:
         argv = ["sh", "-c", shlex.join(argv) + " <&-"]
     result = subprocess.run(argv, capture_output=True, env=env, timeout=120,

@@ -25,7 +25,8 @@ def serve(env: Env, host: str, port: int, allow_remote: bool, threads: int) -> N
     share the store: a change through one is seen by the other at once.
     Ctrl-C or SIGTERM stops it; uploads cut off go back to queued. There is
     no authentication and no access control, so it listens on loopback
-    unless told otherwise.
+    unless told otherwise. For clients that insist on Keystone, /identity
+    is a stand-in that accepts any credentials (not security).
 
     \b
     Examples:
