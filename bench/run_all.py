@@ -26,6 +26,7 @@ FULL = {
     "concurrency.py": ["--workers", "8", "--per-worker", "100", "--serial", "100"],
     "datapath.py": [],  # upload/download throughput (1 GiB); its own defaults
     "completion.py": ["--runs", "7"],
+    "serve.py": [],  # glancectl serve: 10,000 images, 256 MiB over HTTP; its own defaults
 }
 QUICK = {
     "startup.py": ["--runs", "5"],
@@ -33,6 +34,8 @@ QUICK = {
     "concurrency.py": ["--workers", "4", "--per-worker", "10", "--serial", "10"],
     "datapath.py": ["--mib", "64", "--rounds", "1"],
     "completion.py": ["--runs", "2", "--size", "1000"],
+    "serve.py": ["--images", "1000", "--requests", "100", "--runs", "3", "--seconds", "1",
+                 "--mib", "32", "--rounds", "1"],
 }
 
 
