@@ -16,6 +16,10 @@ from typing import Callable
 from glancectl.api.app import Backend, create_app
 from glancectl.errors import InvalidValue
 
+# waitress reads sockets 8 KiB at a time by default; image uploads want bigger reads. And it
+# spools a response past 1 MiB to a temp file; a download may keep 8 MiB in memory instead.
+RECV_BYTES = 1024 * 1024
+OUTBUF = 8 * 1024 * 1024
 NO_ACCESS_CONTROL = ("glancectl serve has no access control: anyone who can reach "
                      "{host}:{port} can read, change and delete every image in {home}.")
 
@@ -47,7 +51,8 @@ def run(backend: Backend, host: str, port: int, *, threads: int,
             create_app(backend), host=host, port=port, threads=threads, ident="glancectl",
             # A body over the cap is refused before it is spooled; the app checks the rest.
             max_request_body_size=backend.settings.image_size_cap,
-            clear_untrusted_proxy_headers=True, asyncore_use_poll=True)
+            clear_untrusted_proxy_headers=True, asyncore_use_poll=True,
+            recv_bytes=RECV_BYTES, outbuf_overflow=OUTBUF, outbuf_high_watermark=OUTBUF)
     except OSError as exc:
         raise InvalidValue(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
