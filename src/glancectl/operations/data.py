@@ -511,16 +511,29 @@ def data_chunks(store: Store, record: dict, chunk_size: int = 1024 * 1024) -> It
         return None
 
     def chunks() -> Iterator[bytes]:
-        with reading.source:
-            while True:
-                buffer = bytearray(chunk_size)
-                n = reading.readinto(memoryview(buffer))
-                if not n:
-                    break
-                chunk = bytes(memoryview(buffer)[:n])
-                if reading.hasher is not None:
-                    reading.hasher.update(chunk)
-                yield chunk
+        from concurrent.futures import ThreadPoolExecutor
+
+        # Hash each chunk on a thread of its own while the server sends it (hashlib lets go
+        # of the GIL), one chunk at a time and in order.
+        hashing = ThreadPoolExecutor(1, thread_name_prefix="glancectl-hash")
+        hashed = None
+        try:
+            with reading.source:
+                while True:
+                    buffer = bytearray(chunk_size)
+                    n = reading.readinto(memoryview(buffer))
+                    if not n:
+                        break
+                    chunk = bytes(memoryview(buffer)[:n])
+                    if reading.hasher is not None:
+                        if hashed is not None:
+                            hashed.result()
+                        hashed = hashing.submit(reading.hasher.update, chunk)
+                    yield chunk
+            if hashed is not None:
+                hashed.result()
+        finally:
+            hashing.shutdown(wait=True)
         _check_digest(reading)
 
     return chunks()
