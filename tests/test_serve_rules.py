@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from http import HTTPStatus
 import os
+import signal
 import socket
 import threading
 import time
@@ -139,14 +140,15 @@ def test_client_hanging_up_mid_upload_leaves_the_image_queued(glance_server):
     assert glance_server.upload(image["id"], b"whole").status_code == 204
 
 
-def test_sigterm_mid_upload_stops_cleanly_and_leaves_queued(tmp_path, monkeypatch):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_stopping_mid_upload_is_clean_and_leaves_queued(tmp_path, monkeypatch, sig):
     server = start_server(tmp_path / "home")
     image = server.create(name="cut-off")
     sock = _partial_upload(server.url, f"/v2/images/{image['id']}/file",
                            10 * 1024 * 1024, os.urandom(256 * 1024))
     try:
         started = time.monotonic()
-        code, stderr = server.stop()
+        code, stderr = server.stop(sig)
         assert code == 0 and "Stopped." in stderr
         assert time.monotonic() - started < 20
     finally:
@@ -209,3 +211,47 @@ def test_errors_are_webobs_html_page_unless_json_is_preferred(glance_server, acc
     assert response.headers["Content-Type"].startswith("text/html")
     assert "<title>404 Not Found</title>" in response.text
     assert f"No image found with ID {missing}<br /><br />" in response.text
+
+
+def test_pending_delete_is_404_over_http_but_kept_for_the_cli(tmp_path, monkeypatch):
+    server = start_server(tmp_path / "home", env={"GLANCECTL_DELAYED_DELETE": "true"})
+    try:
+        image = server.create(name="delayed")
+        assert server.upload(image["id"], b"kept until scrub").status_code == 204
+        assert server.request("DELETE", f"/v2/images/{image['id']}").status_code == 204
+        gone = server.get(f"/v2/images/{image['id']}")
+        assert gone.status_code == 404
+        assert gone.json()["message"] == f"No image found with ID {image['id']}"
+        assert image["id"] not in [i["id"] for i in server.get("/v2/images").json()["images"]]
+        cli = Glancectl(server.home, monkeypatch)
+        assert cli.show(image["id"])["status"] == "pending_delete"
+    finally:
+        assert server.stop()[0] == 0
+
+
+def test_an_upload_the_server_is_writing_goes_back_to_queued_when_it_stops(tmp_path, monkeypatch):
+    """waitress hands the app a whole body; stopping while the app writes it into the store
+    cuts the write off through the same path as an interrupted CLI upload."""
+    server = start_server(tmp_path / "home")
+    cli = Glancectl(server.home, monkeypatch)
+    image = server.create(name="stopped-while-saving")
+    body = tmp_path / "big.raw"
+    with open(body, "wb") as out:
+        for _ in range(128):
+            out.write(os.urandom(1024 * 1024))
+    sent = threading.Thread(target=lambda: server.upload(image["id"], body.read_bytes()),
+                            daemon=True)
+    sent.start()
+    deadline = time.monotonic() + 60
+    while cli.show(image["id"])["status"] == "queued" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    status_when_stopped = cli.show(image["id"])["status"]
+    code, stderr = server.stop()
+    assert code == 0, stderr
+    sent.join(30)
+    if status_when_stopped == "active":
+        pytest.skip("the machine wrote 128 MiB before the test could stop the server")
+    assert status_when_stopped == "saving"
+    after = cli.show(image["id"])
+    assert (after["status"], after["size"]) == ("queued", None)
+    assert _no_partial_data(server.home)
