@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
+from datapath import make_source  # noqa: E402
 
 MB = 1_000_000
 CHUNK = 1024 * 1024
@@ -195,10 +196,7 @@ def main() -> int:
         finally:
             server.stop()
 
-        source = work / "source.raw"
-        with open(source, "wb") as out:
-            for _ in range(args.mib):
-                out.write(os.urandom(CHUNK))
+        source = make_source(work, args.mib)
         size_mb = source.stat().st_size / MB
         samples: dict[str, list[float]] = {k: [] for k in ("cli_up", "http_up", "cli_down",
                                                            "http_down")}
