@@ -381,15 +381,17 @@ class _Doctor:
                 yield self._orphan(path, record, claim)
 
     def _claim(self, path: Path, image_id: str | None, record: dict | None, owns,
-               pointed_at: dict) -> str | None:
-        """Why some record may still own ``path``, or None when none can."""
+               pointed_at: dict) -> tuple[str, str] | None:
+        """(why some record may still own ``path``, what to do), or None when none can."""
         pointer = pointed_at.get(path.as_uri())
         if pointer not in (None, image_id):  # its own record's location is judged by its status
-            return f"image {pointer} has it as a location"
+            return (f"image {pointer} has it as a location",
+                    f"remove that location (glancectl image location remove {pointer} ...) or the file")
         if image_id is None:
             return None
         if self.unreadable["images"] & {image_id[:2], ALL_SHARDS}:
-            return "its record's shard is unreadable (see its record-file finding)"
+            return ("its record's shard is unreadable",
+                    "repair the shard first (see its record-file finding); the data waits for it")
         shard = self.store.images.shard_path(image_id)
         # A damaged copy is newer than the record file restored in its place; a .bak is
         # older, so it speaks only for a record the live file lacks.
@@ -400,10 +402,17 @@ class _Doctor:
             if image_id not in (found := self._records_in_copy(copy)):
                 continue
             old = found[image_id]
-            if old is None:
-                return f"{self.rel(copy)} names image {image_id} (it does not parse)"
-            if _may_own(self.store, old, owns):
-                return f"{self.rel(copy)} has image {image_id} as {_shown_status(old)}"
+            held = (f"names image {image_id} (it does not parse)" if old is None
+                    else f"has image {image_id} as {_shown_status(old)}")
+            if old is not None and not _may_own(self.store, old, owns):
+                continue
+            if copy.name.endswith(".bak"):
+                advice = (f"{self.rel(shard)} lacks that record (edited or lost?): put it back from "
+                          f"{self.rel(copy)}, or move the file out of the store yourself")
+            else:
+                advice = (f"take what you need from {self.rel(copy)}, then remove that copy; "
+                          "--repair then moves the file to quarantine")
+            return f"{self.rel(copy)} {held}", advice
         return None
 
     def _records_in_copy(self, copy: Path) -> dict[str, dict | None]:
@@ -421,12 +430,12 @@ class _Doctor:
             self.copies[copy] = named
         return self.copies[copy]
 
-    def _orphan(self, path: Path, record: dict | None, claim: str | None) -> _Problem:
+    def _orphan(self, path: Path, record: dict | None, claim: tuple[str, str] | None) -> _Problem:
         rel = self.rel(path)
         if claim is not None:
-            return _Problem("orphan-data", rel, f"no live record owns it, but {claim}",
-                            "kept: restore or correct that record (glancectl doctor --repair restores "
-                            "a damaged or missing record file), or move the file out of the store yourself")
+            why, advice = claim
+            return _Problem("orphan-data", rel, f"no live record owns it, but {why}, so it is kept",
+                            advice)
         if not path.is_file():
             why = "not a data file"
         else:
