@@ -29,7 +29,8 @@ COLUMNS = ("check", "subject", "problem", "action")
 def doctor(env: Env, verify_data: bool, repair: bool, purge_quarantine: bool, output) -> None:
     """Check the store; with --repair, fix what can be fixed safely.
 
-    Checks that every record file parses, that active images' data files
+    Checks that every record file parses and holds records of the right
+    shape, that active images' data files
     exist with the recorded size (and hash, with --verify-data), and looks
     for data no record owns, images and tasks stuck by a process that
     died, temporary files, symlinks, and permissions looser than
@@ -41,7 +42,8 @@ def doctor(env: Env, verify_data: bool, repair: bool, purge_quarantine: bool, ou
     temporary files and tightens permissions. It never deletes image data:
     data no record owns is moved to quarantine/<time>/ in the home, and data
     a record may still own (in a damaged copy or the .bak of its record
-    file, or in a record file it cannot read) is reported, not moved. It
+    file, in a record file it cannot read, or as another image's location)
+    is reported, not moved. It
     never replaces a damaged file with an empty one, and changes nothing in
     a store with a newer schema.
 
