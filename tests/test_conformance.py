@@ -347,3 +347,28 @@ def test_a_deleted_image_is_refused_with_exit_4_but_is_404_over_http(gctl):
     with pytest.raises(ImageDeleted) as refused:
         lifecycle.check_not_deleted({"id": "x", "status": "deleted"})
     assert (exit_code_for(refused.value), http_status_for(refused.value)) == (4, 404)
+
+
+def test_a_location_an_older_glancectl_wrote_shows_its_store_and_a_misshaped_one_shows_as_is(
+        gctl, home, tmp_path):
+    from glancectl.store import Store
+
+    source = tmp_path / "disk.raw"
+    source.write_bytes(b"o" * 512)
+    image = gctl.create("old", *FORMATS, "--file", str(source))
+    url = image["locations"][0]["url"]
+    store = Store(home)
+    with store.writing():
+        store.images.update(image["id"], {"locations": [{"url": url, "metadata": {"store": "local"}},
+                                                        {"metadata": "odd"}]})
+    shown = gctl.ok("image", "show", image["id"], "-f", "json").json()["locations"]
+    assert shown == [{"url": url, "metadata": {"store": "file"}}, {"metadata": "odd"}]
+
+
+@pytest.mark.parametrize("attribute", ["owner", "os_hash_value", "status", "size"])
+def test_a_read_only_attribute_is_refused_on_set_too(gctl, attribute):
+    image = gctl.create("ro")
+    result = gctl("image", "set", image["id"], "--property", f"{attribute}=x")
+    assert result.exit_code == 2, result.stderr
+    assert f"Attribute '{attribute}' is read-only." in result.stderr
+    assert gctl.show(image["id"]) == image

@@ -193,6 +193,14 @@ def location_entry(url: str, metadata: Mapping | None = None) -> dict:
     return {"url": url, "metadata": entry}
 
 
+def _location_view(location: Mapping) -> Mapping:
+    """A stored location as shown: its store named; a mis-shaped one shown as it is."""
+    url, metadata = location.get("url"), location.get("metadata")
+    if not isinstance(url, str) or not isinstance(metadata, (Mapping, type(None))):
+        return location
+    return location_entry(url, metadata)
+
+
 def check_quota(count: int, limit: int, what: str) -> None:
     if count > limit:
         raise LimitExceeded(
@@ -247,8 +255,7 @@ def new_image(
 def image_view(record: Mapping) -> dict:
     """The record as Glance v2 shows it: core fields, then custom properties at top level."""
     view = {key: record.get(key) for key in IMAGE_FIELDS if key != "direct_url"}
-    view["locations"] = [location_entry(loc["url"], loc.get("metadata"))
-                         for loc in record.get("locations") or ()]
+    view["locations"] = [_location_view(loc) for loc in record.get("locations") or ()]
     if record.get("direct_url"):
         view["direct_url"] = record["direct_url"]
     view["file"] = f"/v2/images/{record['id']}/file"
