@@ -106,7 +106,7 @@ def main() -> int:
         def pull() -> float:
             target = work / "pull-home"
             t, _ = timed(common.glancectl_cmd(target, "image", "pull", pulled_id, "--os-cloud",
-                                              "bench", "--no-progress", "-q"), env)
+                                              "bench", "--no-progress", "-f", "value", "-c", "id"), env)
             shutil.rmtree(target)
             return t
 
