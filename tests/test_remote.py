@@ -213,16 +213,20 @@ def test_remote_quota_refusal_exits_6_and_leaves_no_remote_image(gctl, clouds, s
     assert remote_images(sdk, name) == []
 
 
-def test_pull_of_a_remote_image_that_is_not_active_exits_4(other, clouds, sdk):
+@pytest.mark.parametrize("status", ["queued", "deactivated"])
+def test_pull_of_a_remote_image_that_is_not_active_exits_4(other, clouds, sdk, status):
     from openstack.image.v2.image import Image
 
-    name = unique("queued")
-    queued = Image.new(name=name, disk_format="raw", container_format="bare").create(sdk.image)
+    name = unique(status)
+    made = Image.new(name=name, disk_format="raw", container_format="bare").create(sdk.image)
+    if status == "deactivated":
+        made.upload(sdk.image, data=b"x" * 4096, size=4096)
+        sdk.image.deactivate_image(made)
 
     result = other("image", "pull", name, "--os-cloud", "loop")
 
     assert result.exit_code == 4, result.stderr
-    assert f"Image {queued.id} in cloud loop is queued" in result.stderr
+    assert f"Image {made.id} in cloud loop is {status}" in result.stderr
     assert not other.home.exists() or other.ok("image", "list", "-f", "json").json() == []
 
 
