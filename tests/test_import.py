@@ -58,7 +58,7 @@ def test_stage_then_glance_direct_import(gctl, home, blob, blob_file):
 
     again = gctl("image", "stage", image["id"], "--file", str(blob_file))
     assert again.exit_code == 4
-    assert "transition from uploading to uploading is not allowed" in again.stderr
+    assert "already has staged data (it is uploading); data can be staged only once" in again.stderr
 
     result = gctl("image", "import", image["id"], "--method", "glance-direct", "--wait", "-f", "json")
     assert result.exit_code == 0, result.stderr

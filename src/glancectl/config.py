@@ -77,7 +77,8 @@ def parse_bool(value) -> bool:
 
 
 def parse_count(value) -> int:
-    if isinstance(value, bool):
+    # A float (scrub_time = 1.5) is refused, never truncated; int("1.5") refuses a string.
+    if isinstance(value, (bool, float)):
         raise ValueError(value)
     number = int(value)
     if number < 0:
@@ -96,6 +97,8 @@ _PARSERS = {
     "task_time_to_live": parse_count,
 }
 SETTING_NAMES = tuple(_PARSERS)
+_EXPECTED = {parse_bool: "true or false", parse_count: "a whole number, 0 or more",
+             parse_size: "a whole number of bytes, optionally with B, KB, MB, GB or TB"}
 
 
 def load_settings(home: Path, environ: Mapping[str, str]) -> Settings:
@@ -127,7 +130,8 @@ def load_settings(home: Path, environ: Mapping[str, str]) -> Settings:
         try:
             values[name] = parse(raw)
         except (ValueError, TypeError):
-            raise InvalidValue(f"invalid value {raw!r} for {name} (from {source})") from None
+            raise InvalidValue(f"invalid value {raw!r} for {name} (from {source}): "
+                               f"expected {_EXPECTED[parse]}") from None
         sources[name] = source
     for f in fields(Settings):
         if f.name in _PARSERS:

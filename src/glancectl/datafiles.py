@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -240,16 +241,30 @@ class OutputFile:
             )
         if self.path.is_dir():
             raise InvalidValue(f"{self.path} is a directory")
-        if self.path.exists() and not self.path.is_file():
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_NOFOLLOW)
-        else:
-            directory = self.path.parent
-            if not directory.is_dir():
-                raise InvalidValue(f"directory {directory} does not exist")
-            self._fd, self._temp = create_temp(directory, self.path.name)
-            os.fchmod(self._fd, 0o666 & ~_umask())
-        self.write = _Writer(self._fd)
+        with self._users_path():
+            if self.path.exists() and not self.path.is_file():
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_NOFOLLOW)
+            else:
+                directory = self.path.parent
+                if not directory.is_dir():
+                    raise InvalidValue(f"directory {directory} does not exist")
+                self._fd, self._temp = create_temp(directory, self.path.name)
+                os.fchmod(self._fd, 0o666 & ~_umask())
+        self._writer = _Writer(self._fd)
         return self
+
+    def write(self, chunk: memoryview) -> None:
+        with self._users_path():
+            self._writer(chunk)
+
+    @contextmanager
+    def _users_path(self):
+        """Failing to write the user's own path is a usage error (2), not the store's (7)."""
+        try:
+            yield
+        except OSError as exc:
+            raise InvalidValue(f"cannot write {self.path}: {exc.strerror or exc}; "
+                               "nothing was written there. Choose a path you can write.") from None
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if self._temp is None:  # a device or pipe: nothing to sync or rename
@@ -257,12 +272,20 @@ class OutputFile:
             return
         try:
             if exc_type is None:
-                os.fsync(self._fd)
+                with self._users_path():
+                    os.fsync(self._fd)
+        except BaseException:
+            remove_quietly(self._temp)
+            raise
         finally:
             os.close(self._fd)
         if exc_type is None:
-            os.replace(self._temp, self.path)
-            fsync_dir(self.path.parent)
+            try:
+                with self._users_path():
+                    os.replace(self._temp, self.path)
+                    fsync_dir(self.path.parent)
+            finally:
+                remove_quietly(self._temp)  # a no-op once renamed
         else:
             remove_quietly(self._temp)
 

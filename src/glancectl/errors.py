@@ -121,6 +121,12 @@ class RemoteUnavailable(GlancectlError):
     http_status = 502  # a gateway's failure, if a server face ever meets it
 
 
+class OutputFailed(GlancectlError):
+    """Standard output could not be written (full, closed); whatever the command changed stays."""
+
+    exit_code = ExitCode.OUTPUT_FAILED
+
+
 class SourceError(GlancectlError):
     """The data source could not be read (missing file, network, HTTP status)."""
 

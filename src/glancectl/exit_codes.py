@@ -12,6 +12,7 @@ class ExitCode(IntEnum):
     VERIFICATION_FAILED = 5
     LIMIT_EXCEEDED = 6
     STORE_UNAVAILABLE = 7  # lock timeout, unreadable, permission denied
+    OUTPUT_FAILED = 8  # stdout could not be written; a change the command made was kept
     REMOTE_UNAVAILABLE = 9  # image push/pull: cloud unreachable or authentication failed
     MISSING_DEPENDENCY = 69  # EX_UNAVAILABLE, from the launcher
     INTERRUPTED = 130
@@ -29,6 +30,7 @@ Exit codes:
   5    data verification failed
   6    a limit or quota exceeded
   7    store unavailable (busy, unreadable, permission denied)
+  8    the output could not be written (any change was made, and kept)
   9    remote cloud unreachable or authentication failed (push, pull)
   130  interrupted (Ctrl-C)
   143  terminated (SIGTERM)"""

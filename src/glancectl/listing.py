@@ -7,13 +7,22 @@ from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
 from glancectl.errors import InvalidValue, NotFound
-from glancectl.records import parse_time
+from glancectl.lifecycle import ImageStatus
+from glancectl.records import CONTAINER_FORMATS, DISK_FORMATS, VISIBILITIES, parse_time
 
 IMAGE_SORT_KEYS = (
     "name", "status", "container_format", "disk_format", "size", "id", "created_at", "updated_at",
 )
 TASK_SORT_KEYS = ("type", "status", "id", "created_at", "updated_at")
 HIDDEN_BY_DEFAULT = frozenset({"deleted", "pending_delete", "killed"})
+# Filters over a fixed set of values: any other value is a mistake, as Glance's 400 says,
+# never a filter that quietly matches nothing.
+KNOWN_FILTER_VALUES = {
+    "status": tuple(s.value for s in ImageStatus),
+    "disk_format": DISK_FORMATS,
+    "container_format": CONTAINER_FORMATS,
+    "visibility": VISIBILITIES,
+}
 _TIME_OPS = {
     "gt": operator.gt, "gte": operator.ge, "lt": operator.lt,
     "lte": operator.le, "eq": operator.eq, "neq": operator.ne,
@@ -109,10 +118,21 @@ def page(records: list[dict], *, marker: str | None, limit: int | None) -> list[
     return records
 
 
+def check_filter_value(what: str, value: str, allowed: Iterable[str]) -> str:
+    """One place for every face (the CLI, the API) to refuse a filter value outside its set."""
+    allowed = tuple(allowed)
+    if value not in allowed:
+        raise InvalidValue(f"Invalid {what} value: '{value}'. Valid values: {', '.join(allowed)}")
+    return value
+
+
 def _in_filter(value: str) -> frozenset[str]:
     """Glance's exact match, or ``in:a,b`` for any of several."""
     if value.startswith("in:"):
-        return frozenset(v for v in value[3:].split(",") if v)
+        values = frozenset(v for v in value[3:].split(",") if v)
+        if not values:
+            raise InvalidValue(f"'{value}' names no values; use in:VALUE,VALUE")
+        return values
     return frozenset({value})
 
 
@@ -130,6 +150,12 @@ class ImageFilter:
     protected: bool | None = None
     os_hidden: bool | None = None
     include_deleted: bool = False
+
+    def __post_init__(self) -> None:
+        chosen = {**self.exact, "visibility": () if self.visibility is None else (self.visibility,)}
+        for key, allowed in KNOWN_FILTER_VALUES.items():
+            for value in sorted(chosen.get(key, ())):
+                check_filter_value(key, value, allowed)
 
     @classmethod
     def build(cls, *, exact: Mapping[str, str | None], **kwargs) -> "ImageFilter":

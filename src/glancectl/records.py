@@ -23,6 +23,9 @@ VISIBILITIES = ("public", "private", "shared", "community")
 MAX_NAME_LEN = 255
 # Glance keeps min_disk and min_ram in 4-byte INT columns (glance.db.sqlalchemy.api._validate_db_int).
 MAX_DB_INT = 2**31 - 1
+# Glance's API schema sets no length on a property value; its image_properties.value
+# column is a Text, 65535 bytes in MySQL, so that is the longest value Glance keeps.
+MAX_PROPERTY_VALUE_BYTES = 65535
 # The stores a location's metadata may name (Glance's enabled_backends here), by URL scheme.
 LOCATION_STORES = {"file": "file", "http": "http", "https": "http"}
 
@@ -153,6 +156,22 @@ def validate_property_key(key: str) -> str:
     return key
 
 
+def validate_property_value(key: str, value) -> str:
+    if not isinstance(value, str):
+        raise InvalidValue(f"property '{key}' must be a string, got {value!r}")
+    if len(value.encode("utf-8", "surrogatepass")) > MAX_PROPERTY_VALUE_BYTES:
+        raise InvalidValue(
+            f"property '{key}' is {len(value.encode('utf-8', 'surrogatepass'))} bytes long; "
+            f"a property value is at most {MAX_PROPERTY_VALUE_BYTES} bytes")
+    return value
+
+
+def validate_properties(properties: Mapping) -> dict:
+    """Custom properties as Glance takes them: settable keys, string values within its limits."""
+    return {validate_property_key(key): validate_property_value(key, value)
+            for key, value in properties.items()}
+
+
 def split_key_value(text: str) -> tuple[str, str]:
     """``K=V`` as given to --property, to set a property or to filter on one."""
     key, sep, value = text.partition("=")
@@ -164,7 +183,7 @@ def split_key_value(text: str) -> tuple[str, str]:
 def parse_property(text: str) -> tuple[str, str]:
     """``K=V`` for a property to set: the key must be one a user may set."""
     key, value = split_key_value(text)
-    return validate_property_key(key), value
+    return validate_property_key(key), validate_property_value(key, value)
 
 
 def merged_tags(existing: Iterable[str], added: Iterable[str]) -> list[str]:
@@ -245,7 +264,7 @@ def new_image(
         "owner": owner,
         "tags": merged_tags([], tags),
         "locations": [],
-        "properties": dict(properties),
+        "properties": validate_properties(properties),
         "created_at": now,
         "created_ns": now_ns,
         "updated_at": now,

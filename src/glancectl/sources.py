@@ -554,34 +554,47 @@ class _HttpSource(DataSource):
         self._timeout = timeout
         super().__init__(url, response.length)  # Content-Length, None when chunked/unsaid
 
-    def _received(self) -> str:
-        if self.size is None:
-            return f"{self.bytes_read} bytes"
-        return f"{self.bytes_read} of {self.size} bytes"
+    def _received(self, pending: int = 0) -> str:
+        """What arrived: ``pending`` is what the current read holds, not yet counted."""
+        got = self.bytes_read + pending
+        return f"{got} bytes" if self.size is None else f"{got} of {self.size} bytes"
 
     def _readinto(self, buf) -> int:
+        view = memoryview(buf).cast("B")
+        filled = 0
+        # One socket read at a time rather than readinto: when the peer stalls or
+        # drops mid-buffer, the bytes that did arrive are counted in the message.
+        while filled < len(view):
+            chunk = self._read1(len(view) - filled, filled)
+            if not chunk:
+                break
+            view[filled:filled + len(chunk)] = chunk
+            filled += len(chunk)
+        return filled
+
+    def _read1(self, size: int, pending: int) -> bytes:
         import http.client
 
         try:
-            return self._response.readinto(buf)
+            return self._response.read1(size)
         except TimeoutError:
             raise SourceError(
                 f"timed out after {self._timeout:g} s reading {self.description} "
-                f"(received {self._received()})"
+                f"(received {self._received(pending)})"
             ) from None
         except http.client.IncompleteRead:
             raise SourceError(
-                f"connection to {self.description} closed after {self._received()}, "
+                f"connection to {self.description} closed after {self._received(pending)}, "
                 "before the end of the chunked body"
             ) from None
         except OSError as exc:
             raise SourceError(
-                f"connection to {self.description} failed after {self._received()}: "
+                f"connection to {self.description} failed after {self._received(pending)}: "
                 f"{_reason(exc)}"
             ) from None
         except http.client.HTTPException as exc:
             raise SourceError(
-                f"invalid HTTP body from {self.description} after {self._received()}: "
+                f"invalid HTTP body from {self.description} after {self._received(pending)}: "
                 f"{type(exc).__name__} {exc}"
             ) from None
 

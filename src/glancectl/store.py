@@ -59,12 +59,17 @@ class ShardedTable:
     """One logical TinyDB table spread over 256 files, keyed by the record's UUID."""
 
     def __init__(self, directory: Path, name: str, statuses: frozenset[str],
-                 containers: tuple[tuple[str, type, type | None], ...] = ()):
-        """``containers``: (field, list or dict, a list's item type) that every record holds."""
+                 containers: tuple[tuple[str, type, type | None], ...] = (),
+                 on_change: Callable[[], None] = lambda: None):
+        """``containers``: (field, list or dict, a list's item type) that every record holds.
+
+        ``on_change`` is called after each write that changed a record.
+        """
         self.directory = directory
         self.name = name
         self.statuses = frozenset(str(s) for s in statuses)  # plain str: the cheapest lookup
         self.containers = containers
+        self.on_change = on_change
 
     def shard_path(self, record_id: str) -> Path:
         return self.directory / f"{checked_uuid(record_id)[:SHARD_PREFIX_LEN]}.json"
@@ -151,6 +156,7 @@ class ShardedTable:
     def insert(self, record: dict) -> None:
         with self._db(self.shard_path(record["id"])) as table:
             table.insert(record)
+        self.on_change()
 
     def update(self, record_id: str, fields: dict, *, expect_status: str | None = None) -> bool:
         """Write ``fields``; with ``expect_status``, only if the record is still in it."""
@@ -158,7 +164,10 @@ class ShardedTable:
         if expect_status is not None:
             q = q & (Query().status == expect_status)
         with self._db(self.shard_path(record_id)) as table:
-            return bool(table.update(fields, q))
+            updated = bool(table.update(fields, q))
+        if updated:
+            self.on_change()
+        return updated
 
     def remove(self, record_ids: list[str]) -> int:
         removed = 0
@@ -168,6 +177,8 @@ class ShardedTable:
         for path, ids in by_shard.items():
             with self._db(path) as table:
                 removed += len(table.remove(Query().id.one_of(ids)))
+        if removed:
+            self.on_change()
         return removed
 
 
@@ -183,11 +194,16 @@ class Store:
         self.home = Path(home)
         self.lock_timeout = lock_timeout
         self.after_lock = after_lock
+        self.changed = False  # whether this process has changed a record
         self.images = ShardedTable(self.home / "images", "images", frozenset(ImageStatus),
                                    (("locations", list, dict), ("properties", dict, None),
-                                    ("tags", list, str)))
-        self.tasks = ShardedTable(self.home / "tasks", "tasks", frozenset(TaskStatus))
+                                    ("tags", list, str)), on_change=self._note_change)
+        self.tasks = ShardedTable(self.home / "tasks", "tasks", frozenset(TaskStatus),
+                                  on_change=self._note_change)
         self._lock: StoreLock | None = None
+
+    def _note_change(self) -> None:
+        self.changed = True
 
     # -- paths -------------------------------------------------------------
     @property

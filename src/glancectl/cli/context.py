@@ -11,10 +11,68 @@ import sys
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import IO, Mapping
+from contextlib import contextmanager
+from typing import IO, Callable, Mapping
 
 from glancectl.config import Settings, load_settings, resolve_home
+from glancectl.errors import OutputFailed
 from glancectl.store import Store
+
+
+class GuardedOutput:
+    """Standard output whose write failures (a full disk, a closed descriptor) raise
+    ``OutputFailed``, saying whether the command had already changed the store.
+
+    A reader that went away (EPIPE) is left to the caller, as before.
+    """
+
+    def __init__(self, stream: IO, changed: Callable[[], bool]):
+        self._stream = stream
+        self._changed = changed
+
+    def write(self, data):
+        with self._guard():
+            return self._stream.write(data)
+
+    def flush(self) -> None:
+        with self._guard():
+            self._stream.flush()
+
+    @property
+    def buffer(self) -> "GuardedOutput":
+        return GuardedOutput(self._stream.buffer, self._changed)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+    @contextmanager
+    def _guard(self):
+        try:
+            yield
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            self._discard_pending()
+            reason = exc.strerror or str(exc)
+            if self._changed():
+                raise OutputFailed(
+                    f"the change was made and kept, but its output could not be written to "
+                    f"standard output: {reason}.",
+                    hint="Look at the result with 'show' or 'list'; do not repeat the change.",
+                ) from None
+            raise OutputFailed(f"could not write to standard output: {reason}.") from None
+
+    def _discard_pending(self) -> None:
+        # What stays buffered would fail again when the interpreter exits; send it nowhere.
+        try:
+            fd = self._stream.fileno()
+        except (AttributeError, OSError, ValueError):
+            return
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, fd)
+        finally:
+            os.close(null)
 
 
 def _isatty(stream: IO) -> bool:
@@ -33,6 +91,12 @@ class Env:
     stdin: IO = field(default_factory=lambda: sys.stdin)
     stdout: IO = field(default_factory=lambda: sys.stdout)
     stderr: IO = field(default_factory=lambda: sys.stderr)
+
+    def __post_init__(self) -> None:
+        self.stdout = GuardedOutput(self.stdout, self._store_changed)
+
+    def _store_changed(self) -> bool:
+        return "store" in self.__dict__ and self.store.changed
 
     @cached_property
     def stdin_isatty(self) -> bool:

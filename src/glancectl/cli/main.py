@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 
@@ -30,7 +31,11 @@ class GlancectlGroup(LazyGroup):
 
     def invoke(self, ctx: click.Context):
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            env = ctx.find_object(Env)
+            if env is not None:
+                env.stdout.flush()  # a full or closed stdout fails here, not silently at exit
+            return result
         except GlancectlError as exc:
             raise CLIError(str(exc), exc.exit_code) from exc
         except Terminated:
@@ -68,6 +73,12 @@ def _is_missing_dependency(exc: Exception) -> bool:
             and exc.name.split(".")[0] != "glancectl")
 
 
+def _a_number(value: float) -> float:
+    if math.isnan(value):  # FloatRange lets nan through: no comparison refuses it
+        raise click.BadParameter("nan is not a number of seconds")
+    return value
+
+
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
@@ -92,7 +103,8 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
 @click.option("--home", metavar="DIR", type=click.Path(file_okay=False),
               help="Store home (default: $GLANCECTL_HOME, else the platform user data dir).")
 @click.option("--lock-timeout", type=click.FloatRange(min=0), default=30.0, show_default=True,
-              metavar="SECONDS", help="How long to wait for another glancectl holding the store.")
+              metavar="SECONDS", callback=lambda ctx, param, value: _a_number(value),
+              help="How long to wait for another glancectl holding the store.")
 @click.option("--debug", is_flag=True, help="Show tracebacks for internal errors.")
 @click.version_option(__version__, "--version", prog_name="glancectl")
 @click.pass_context

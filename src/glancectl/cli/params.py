@@ -121,7 +121,14 @@ def expectation_options(func):
 def file_option(help: str):
     """--file PATH, in the Data section; the shell completes file names."""
     return option("--file", "path", metavar="PATH", section="Data", help=help,
-                  shell_complete=complete_paths)
+                  shell_complete=complete_paths, callback=_non_empty_path)
+
+
+def _non_empty_path(ctx, param, value: str | None) -> str | None:
+    # '' would otherwise become '.', the current directory, and fail far from its cause.
+    if value == "":
+        raise click.BadParameter("the path is empty; give the path of a file")
+    return value
 
 
 def json_object(text: str | None, option: str) -> dict | None:

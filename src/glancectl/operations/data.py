@@ -24,7 +24,9 @@ from glancectl.errors import (
     InvalidValue,
     LimitExceeded,
     NoData,
+    NotFound,
     Refused,
+    SourceError,
     StoreUnavailable,
 )
 from glancectl.lifecycle import ImageStatus
@@ -224,6 +226,12 @@ def check_uploadable(record: dict, target: str = ImageStatus.SAVING) -> None:
             f"Image has active task: image {records.image_label(record)} is {status}.",
             hint=lifecycle.NEXT_STEP_HINTS[ImageStatus(status)],
         )
+    if status == target == ImageStatus.UPLOADING:
+        raise Refused(
+            f"Image {records.image_label(record)} already has staged data (it is uploading); "
+            "data can be staged only once.",
+            hint=f"Import it with 'glancectl image import {record['id']} --method glance-direct', "
+                 "or delete the image and create it again to stage other data.")
     lifecycle.check_image_transition(status, target, image=record)
 
 
@@ -372,11 +380,13 @@ def finish_write(store: Store, settings: Settings, record: dict, lease: Lease, g
     with store.writing(), _recording_outcome(store, record["id"], lease):
         try:
             current = store.images.get(record["id"])
-            if current is None or current["status"] != record["status"]:
-                now = current["status"] if current else "gone"
+            if current is None or current["status"] == ImageStatus.DELETED:
+                raise NotFound(f"Image {records.image_label(record)} was deleted while its data "
+                               "was being written; the data was discarded.")
+            if current["status"] != record["status"]:
                 raise Conflict(
-                    f"image {records.image_label(record)} became {now} while its data was "
-                    "being written; the data was discarded."
+                    f"image {records.image_label(record)} became {current['status']} while its "
+                    "data was being written; the data was discarded."
                 )
             quota_left = _quota_left(store, settings, current.get("owner"), current["id"])
             limit_checker(settings, quota_left, None)(got.received.size)
@@ -412,10 +422,20 @@ def data_source_for(store: Store, record: dict):
         raise NoData(f"Image {label} is {status}; only active images have data to download.",
                       hint=lifecycle.NEXT_STEP_HINTS.get(ImageStatus(status)))
     locations = [location["url"] for location in record.get("locations") or []]
-    if datafiles.store_location(store, record["id"]) in locations:
-        return open_store_file(store.data_path(record["id"]))
-    if locations:
-        return sources.open_url(locations[0])
+    own = datafiles.store_location(store, record["id"])
+    try:
+        if own in locations:
+            return open_store_file(store.data_path(record["id"]))
+        if locations:
+            return sources.open_url(locations[0])
+    except SourceError as exc:
+        # Nothing the user asked for is wrong: the image's data cannot be read where it is.
+        where = "its data file in the store" if own in locations else f"its location {locations[0]}"
+        hint = ("Check the store with 'glancectl doctor --verify-data'." if own in locations else
+                f"If the data moved, remove the location ('glancectl image location remove "
+                f"{record['id']} {locations[0]}') and add one that works.")
+        raise StoreUnavailable(f"The data of image {label} cannot be read from {where}: {exc}.",
+                               hint=hint) from None
     return None  # active with no data: created with --size 0
 
 

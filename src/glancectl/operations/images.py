@@ -175,6 +175,26 @@ def create_image(
     ``--location`` register an image that never passes through saving. Every
     check runs before the single insert, so a refusal leaves nothing behind.
     """
+    record = new_image_record(settings, spec, initial=initial)
+    with store.writing():
+        check_id_free(store, record["id"])
+        store.images.insert(record)
+    return record
+
+
+def check_creatable(store: Store, settings: Settings, spec: ImageSpec) -> None:
+    """Refuse now what ``create_image`` would refuse later (an import task's image)."""
+    check_id_free(store, new_image_record(settings, spec)["id"])
+
+
+def check_id_free(store: Store, image_id: str) -> None:
+    if store.images.get(image_id) is not None:
+        raise InvalidValue(f"An image with identifier {image_id} already exists")
+
+
+def new_image_record(settings: Settings, spec: ImageSpec, *, initial: Mapping | None = None
+                     ) -> dict:
+    """The record ``create_image`` inserts, with every rule checked; nothing is written."""
     if initial:
         lifecycle.check_new_image_takes_data(spec.disk_format, spec.container_format)
     image_id = checked_uuid(spec.image_id) if spec.image_id else None
@@ -199,10 +219,6 @@ def create_image(
         record.update({k: v for k, v in initial.items() if k != "status"})
         records.check_quota(len(record["locations"]), settings.image_location_quota, "locations")
     lifecycle.check_initial_image_status(record["status"])
-    with store.writing():
-        if image_id and store.images.get(image_id) is not None:
-            raise InvalidValue(f"An image with identifier {image_id} already exists")
-        store.images.insert(record)
     return record
 
 
@@ -273,7 +289,7 @@ def update_image(store: Store, settings: Settings, ref: str, wanted: ImageChange
             if key not in properties:
                 raise NotFound(f"Property {key} does not exist on image {records.image_label(record)}.")
             del properties[key]
-        properties.update(wanted.set_properties)
+        properties.update(records.validate_properties(wanted.set_properties))
         if properties != record.get("properties"):
             records.check_quota(len(properties), settings.image_property_quota, "properties")
             changes["properties"] = properties

@@ -26,7 +26,7 @@ from glancectl.errors import InvalidValue, NotFound, Refused
 from glancectl.lifecycle import ImageStatus
 from glancectl.operations import data, tasks
 from glancectl.operations.images import (
-    ImageSpec, create_image, editing, move, save, spec_from_json,
+    ImageSpec, check_creatable, create_image, editing, move, save, spec_from_json,
 )
 from glancectl.operations.recovery import settle_if_abandoned
 from glancectl.storage import fsync_dir, remove_quietly
@@ -101,12 +101,16 @@ def _check_importable(image: Mapping, method: str) -> None:
                       "can be imported into.",
                       hint="Import into a new image: glancectl image create NAME --disk-format "
                            "FORMAT --container-format FORMAT --import")
+    # Only a queued image can be staged; any other status has its own way forward.
+    next_step = (f"Stage data first: glancectl image stage {image['id']} --file PATH"
+                 if status == ImageStatus.QUEUED
+                 else lifecycle.NEXT_STEP_HINTS.get(ImageStatus(status), ""))
     if method == GLANCE_DIRECT and status != ImageStatus.UPLOADING:
         raise Refused("Image needs to be staged before 'glance-direct' method can be used.",
-                      hint=f"Image {label} is {status}; stage data with 'glancectl image stage'.")
+                      hint=f"Image {label} is {status}. {next_step}".rstrip())
     if method == WEB_DOWNLOAD and status != ImageStatus.QUEUED:
         raise Refused(f"Image needs to be in 'queued' state to use '{method}' method.",
-                      hint=f"Image {label} is {status}.")
+                      hint=f"Image {label} is {status}. {next_step}".rstrip())
     lifecycle.check_image_transition(status, ImageStatus.IMPORTING, image=image)
 
 
@@ -208,6 +212,14 @@ def import_spec(task_input: Mapping) -> ImageSpec:
     return spec
 
 
+def _check_import(store: Store, settings: Settings, task_input: Mapping) -> ImageSpec:
+    """An import task's input, and the image it will create checked as 'image create' checks
+    one: when the task is created, and again before its worker starts."""
+    spec = import_spec(task_input)
+    check_creatable(store, settings, spec)
+    return spec
+
+
 def _run_import(store: Store, settings: Settings, task: Mapping, *,
                 progress: data.Progress | None = None) -> dict:
     """Open the source first, so an unreachable one leaves no image behind; then create and upload."""
@@ -237,7 +249,7 @@ class TaskType:
 
 
 HANDLERS = {
-    "import": TaskType(lambda store, settings, task: import_spec(task["input"]),
+    "import": TaskType(lambda store, settings, task: _check_import(store, settings, task["input"]),
                        _run_import, _import_after_death),
     "api_image_import": TaskType(_import_precheck, _run_api_import, _api_import_after_death),
 }
@@ -258,7 +270,7 @@ def create_task(store: Store, settings: Settings, task_type: str, task_input, *,
         _, task, lease = start_import(store, settings, image_id, method["name"], method.get("uri"),
                                       run_later=run_later)
         return task, lease
-    import_spec(task_input)
+    _check_import(store, settings, task_input)
     task = records.new_task(task_type=task_type, task_input=task_input,
                             owner=records.current_owner())
     with store.writing():

@@ -40,7 +40,9 @@ from glancectl.errors import (
 )
 from glancectl.exit_codes import ExitCode
 from glancectl.lifecycle import TaskStatus
-from glancectl.listing import TASK_SORT_KEYS, page, parse_sort, sort_records
+from glancectl.listing import (
+    TASK_SORT_KEYS, check_filter_value, page, parse_sort, sort_records,
+)
 from glancectl.store import Lease, Store, checked_uuid
 
 if TYPE_CHECKING:
@@ -409,6 +411,10 @@ def list_tasks(store: Store, settings: Settings, *, status: str | None = None,
                sort: str | None = None, marker: str | None = None,
                limit: int | None = None) -> list[dict]:
     keys = parse_sort(sort, TASK_SORT_KEYS, "created_at:desc")
+    if status is not None:
+        check_filter_value("status", status, [s.value for s in TaskStatus])
+    if task_type is not None:
+        check_filter_value("type", task_type, TASK_TYPES)
     if marker:
         marker = checked_uuid(marker)
     found = [settle_if_dead(store, settings, t) for t in store.tasks.all()
