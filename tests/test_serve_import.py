@@ -58,6 +58,12 @@ def test_stage_then_import_status_codes(glance_server):
                                    headers={"Content-Type": "application/octet-stream"})
     assert staged.status_code == 204
     assert glance_server.get(f"/v2/images/{image['id']}").json()["status"] == "uploading"
+    not_staged = glance_server.create(name="not-staged")
+    refused = glance_server.request("POST", f"/v2/images/{not_staged['id']}/import",
+                                    json={"method": {"name": "glance-direct"}})
+    assert refused.status_code == 409  # Glance's code for it
+    assert refused.json()["message"] == (
+        "Image needs to be staged before 'glance-direct' method can be used.")
     started = glance_server.request("POST", f"/v2/images/{image['id']}/import",
                                     json={"method": {"name": "glance-direct"}})
     assert started.status_code == 202
@@ -123,7 +129,8 @@ def test_locations(glance_server, http_server):
 def test_info(glance_server):
     methods = glance_server.get("/v2/info/import").json()["import-methods"]
     assert methods["value"] == ["glance-direct", "web-download"]
-    assert glance_server.get("/v2/info/stores").json()["stores"][0]["id"] == "local"
+    assert glance_server.get("/v2/info/stores").json()["stores"] == [
+        {"id": "file", "default": "true"}, {"id": "http", "read-only": "true"}]
     usage = glance_server.get("/v2/info/usage").json()["usage"]
     assert usage["image_count_total"]["usage"] >= 0
     assert usage["image_size_total"]["limit"] == -1

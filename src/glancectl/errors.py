@@ -31,9 +31,21 @@ class InvalidValue(GlancectlError):
     http_status = 400
 
 
+class AttributeForbidden(InvalidValue):
+    """A read-only or reserved attribute: a usage error here, 403 Forbidden in Glance."""
+
+    http_status = 403
+
+
 class NotFound(GlancectlError):
     exit_code = ExitCode.NOT_FOUND
     http_status = 404
+
+
+class MarkerNotFound(NotFound):
+    """A list's marker names no listed record: Glance answers 400 Bad Request."""
+
+    http_status = 400
 
 
 class Refused(GlancectlError):
@@ -43,10 +55,14 @@ class Refused(GlancectlError):
     http_status = 403
 
 
-class InProgress(Refused):
-    """Refused because the image's data is being written or imported right now."""
+class StatusConflict(Refused):
+    """Refused because of the image's status (e.g. not staged): Glance's 409 Conflict."""
 
     http_status = 409
+
+
+class InProgress(StatusConflict):
+    """Refused because the image's data is being written or imported right now."""
 
 
 class NoData(Refused):
@@ -74,6 +90,12 @@ class InvalidTransition(Refused):
         super().__init__(message, hint=hint)
         self.current = current
         self.requested = requested
+
+
+class ActionForbidden(InvalidTransition):
+    """deactivate/reactivate from a status they do not apply to: Glance's 403 Forbidden."""
+
+    http_status = 403
 
 
 class DataError(GlancectlError):

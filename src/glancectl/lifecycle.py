@@ -12,7 +12,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Mapping
 
-from glancectl.errors import ImageDeleted, InvalidTransition, Refused
+from glancectl.errors import ActionForbidden, ImageDeleted, InvalidTransition, Refused
 
 
 class ImageStatus(str, Enum):
@@ -261,7 +261,7 @@ def _admin_verb_changes(
     if status == target:
         return {}
     if status != source:
-        raise InvalidTransition(
+        raise ActionForbidden(
             f"Not allowed to {verb} image in status '{status}'{_describe(image, status)}.",
             current=status.value,
             requested=target.value,

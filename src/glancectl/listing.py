@@ -6,7 +6,7 @@ import operator
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
-from glancectl.errors import InvalidValue, NotFound
+from glancectl.errors import InvalidValue, MarkerNotFound
 from glancectl.lifecycle import ImageStatus
 from glancectl.records import CONTAINER_FORMATS, DISK_FORMATS, VISIBILITIES, parse_time
 
@@ -112,7 +112,7 @@ def page(records: list[dict], *, marker: str | None, limit: int | None) -> list[
                 records = records[index + 1:]
                 break
         else:
-            raise NotFound(f"marker {marker} could not be found")
+            raise MarkerNotFound(f"marker {marker} could not be found")
     if limit is not None:
         records = records[:limit]
     return records

@@ -13,7 +13,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Iterable, Mapping
 
-from glancectl.errors import InvalidValue, LimitExceeded
+from glancectl.errors import AttributeForbidden, InvalidValue, LimitExceeded
 from glancectl import lifecycle
 from glancectl.lifecycle import ImageStatus, TaskStatus
 
@@ -144,9 +144,9 @@ def validate_tag(tag: str) -> str:
 
 def validate_property_key(key: str) -> str:
     if key in READ_ONLY_ATTRIBUTES:
-        raise InvalidValue(f"Attribute '{key}' is read-only.")
+        raise AttributeForbidden(f"Attribute '{key}' is read-only.")
     if key in RESERVED_ATTRIBUTES or key.startswith("os_glance"):
-        raise InvalidValue(f"Attribute '{key}' is reserved.")
+        raise AttributeForbidden(f"Attribute '{key}' is reserved.")
     if key in CORE_SETTABLE:
         raise InvalidValue(f"'{key}' is a core attribute, not a property; use {CORE_SETTABLE[key]}.")
     if not key:

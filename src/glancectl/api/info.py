@@ -8,10 +8,11 @@ from glancectl import records
 from glancectl.operations import importing
 from glancectl.operations import usage as usage_ops
 
-# Glance's versions with a local store and no image cache: 2.15 current.
-VERSIONS = (("2.15", "CURRENT"),) + tuple(
-    (f"2.{minor}", "SUPPORTED") for minor in (13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0))
-STORE_ID = "local"
+# What Glance 33 lists with several stores and no image cache: 2.17 current.
+VERSIONS = (("2.17", "CURRENT"),) + tuple(
+    (f"2.{minor}", "SUPPORTED") for minor in (15, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0))
+# The store ids glancectl's location metadata names: its own files, and http(s) read in place.
+STORES = [{"id": "file", "default": "true"}, {"id": "http", "read-only": "true"}]
 
 
 def versions_body(req: falcon.Request) -> dict:
@@ -40,8 +41,7 @@ class Info:
         resp.media = importing.import_info()
 
     def on_get_stores(self, req, resp):
-        resp.media = {"stores": [{"id": STORE_ID, "description": "glancectl's local file store",
-                                  "default": True}]}
+        resp.media = {"stores": STORES}
 
     def on_get_usage(self, req, resp):
         resp.media = usage_ops.glance_usage(self.backend.store(), self.backend.settings,

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from glancectl import lifecycle, records
 from glancectl.config import Settings
-from glancectl.errors import InvalidValue, NotFound, Refused
+from glancectl.errors import InvalidValue, NotFound, Refused, StatusConflict
 from glancectl.lifecycle import ImageStatus
 from glancectl.operations import data, tasks
 from glancectl.operations.images import (
@@ -96,18 +96,18 @@ def _check_importable(image: Mapping, method: str) -> None:
     label = records.image_label(image)
     if status not in (ImageStatus.QUEUED, ImageStatus.UPLOADING):
         # Glance 33 says this of an active image; any other status is refused the same way.
-        raise Refused(f"Image with status {status} cannot be target for import. "
-                      f"Image {label} is {status}; only a queued or staged (uploading) image "
-                      "can be imported into.",
-                      hint="Import into a new image: glancectl image create NAME --disk-format "
-                           "FORMAT --container-format FORMAT --import")
+        raise StatusConflict(f"Image with status {status} cannot be target for import. "
+                             f"Image {label} is {status}; only a queued or staged (uploading) "
+                             "image can be imported into.",
+                             hint="Import into a new image: glancectl image create NAME "
+                                  "--disk-format FORMAT --container-format FORMAT --import")
     # Only a queued image can be staged; any other status has its own way forward.
     next_step = (f"Stage data first: glancectl image stage {image['id']} --file PATH"
                  if status == ImageStatus.QUEUED
                  else lifecycle.NEXT_STEP_HINTS.get(ImageStatus(status), ""))
     if method == GLANCE_DIRECT and status != ImageStatus.UPLOADING:
-        raise Refused("Image needs to be staged before 'glance-direct' method can be used.",
-                      hint=f"Image {label} is {status}. {next_step}".rstrip())
+        raise StatusConflict("Image needs to be staged before 'glance-direct' method can be used.",
+                             hint=f"Image {label} is {status}. {next_step}".rstrip())
     if method == WEB_DOWNLOAD and status != ImageStatus.QUEUED:
         raise Refused(f"Image needs to be in 'queued' state to use '{method}' method.",
                       hint=f"Image {label} is {status}. {next_step}".rstrip())
