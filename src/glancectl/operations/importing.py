@@ -109,8 +109,8 @@ def _check_importable(image: Mapping, method: str) -> None:
         raise StatusConflict("Image needs to be staged before 'glance-direct' method can be used.",
                              hint=f"Image {label} is {status}. {next_step}".rstrip())
     if method == WEB_DOWNLOAD and status != ImageStatus.QUEUED:
-        raise Refused(f"Image needs to be in 'queued' state to use '{method}' method.",
-                      hint=f"Image {label} is {status}. {next_step}".rstrip())
+        raise StatusConflict(f"Image needs to be in 'queued' state to use '{method}' method.",
+                             hint=f"Image {label} is {status}. {next_step}".rstrip())
     lifecycle.check_image_transition(status, ImageStatus.IMPORTING, image=image)
 
 
