@@ -178,3 +178,35 @@ def test_a_dead_workers_lease_on_a_finished_task_is_cleared_by_the_next_write(tm
         pass
     assert not lease.exists()
     assert store.tasks.get(task_id)["status"] == "success"
+
+
+@pytest.mark.parametrize("command", ["location add", "download --file"])
+def test_sigterm_mid_read_of_a_location_changes_nothing(tmp_path, command):
+    """Every data command settles a TERM: here the two that read a slow location."""
+    from tests.httpserver import ServedFiles
+
+    home = tmp_path / "h"
+    image_id = create(home)
+    blob = os.urandom(8 * MiB)
+    out = tmp_path / "out.raw"
+    with ServedFiles() as served:
+        if command == "download --file":
+            added = run_launcher("image", "location", "add", image_id, served.add("/d", blob),
+                                 home=home)
+            assert added.returncode == 0, added.stderr
+        url = served.add_slow("/d", blob, chunk_size=64 * 1024, delay=0.1, max_seconds=30)
+        before = show(home, image_id)
+        args = (["image", "location", "add", image_id, url] if command == "location add"
+                else ["image", "download", image_id, "--file", str(out)])
+        proc = start_launcher(*args, home=home)
+        deadline = time.monotonic() + 20
+        while sum(r.method == "GET" for r in served.requests) < (2 if "download" in command else 1):
+            assert time.monotonic() < deadline, "the command never started reading"
+            time.sleep(0.05)
+        time.sleep(0.3)  # some bytes are in flight when the signal lands
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, err
+    assert "terminated" in err.decode()
+    assert show(home, image_id) == before
+    assert not out.exists() and list(tmp_path.glob(".out.raw*")) == []
