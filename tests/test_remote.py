@@ -277,9 +277,11 @@ def wait_for_remote_saving(sdk, proc, name, timeout=60.0):
 def test_push_interrupted_mid_stream(gctl, clouds, sdk, http_server, keep):  # noqa: F811
     # The local data comes from a slow http location, so the push is mid-stream for as
     # long as the test needs; the signal lands whenever the machine gets there.
-    url = http_server.add_slow("/slow.raw", os.urandom(64 * MiB), delay=0.05, max_seconds=120)
+    blob = os.urandom(64 * MiB)
     name = unique("interrupted")
-    gctl.create(name, *FORMATS, "--location", url)
+    # Registering a location reads it once (size and hashes), so it is served fast for that.
+    gctl.create(name, *FORMATS, "--location", http_server.add("/slow.raw", blob))
+    http_server.add_slow("/slow.raw", blob, delay=0.05, max_seconds=120)
     proc = start_push(gctl.home, name, *(["--keep-on-failure"] if keep else []))
     try:
         remote = wait_for_remote_saving(sdk, proc, name)
