@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -139,3 +140,33 @@ def test_list_help_says_which_order(gctl):
     shown = " ".join(gctl.ok("image", "list", "--help").stdout.split())
     assert "newest first (created_at:desc), not by name" in shown
     assert "--sort name:asc" in shown
+
+
+def test_yaml_without_pyyaml_says_how_to_install(tmp_path):
+    from tests.conftest import LAUNCHER
+    from tests.test_launcher import without_module
+
+    env = {**os.environ, "PYTHONPATH": without_module(tmp_path, "yaml"), "GLANCECTL_HOME": str(tmp_path / "h")}
+    listed = subprocess.run([sys.executable, str(LAUNCHER), "image", "list", "-f", "json"],
+                            capture_output=True, env=env, timeout=60)
+    assert listed.returncode == 0 and listed.stdout == b"[]\n"
+    result = subprocess.run([sys.executable, str(LAUNCHER), "image", "list", "-f", "yaml"],
+                            capture_output=True, env=env, timeout=60)
+    assert result.returncode == 69
+    assert b"missing dependency 'yaml'" in result.stderr and b"pip install" in result.stderr
+
+
+def test_shell_values_on_a_terminal_show_control_characters_as_escapes():
+    import io
+
+    from glancectl.cli.context import Env
+    from glancectl.cli.output import OutputOptions, render_one
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    for out, expected in ((io.StringIO(), 'name="a\x1b[31mb"\n'), (Terminal(), 'name="a\\\\x1b[31mb"\n')):
+        render_one(Env(stdout=out, stderr=io.StringIO(), environ={}), OutputOptions(format="shell"),
+                   {"name": "a\x1b[31mb"})
+        assert out.getvalue() == expected

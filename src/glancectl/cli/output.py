@@ -291,9 +291,10 @@ def render_one(env, output: OutputOptions, view: Mapping, *, wide: Sequence[str]
     elif output.format == "csv":
         _csv(env, [safe_text(k) for k in keys], [[human(view.get(k)) for k in keys]])
     elif output.format == "shell":
+        # Exact bytes for eval; on a terminal, control characters show as escapes instead.
         for key in keys:
-            print(f"{shell_name(output.prefix, key)}={shell_value(human(view.get(key), escape=False))}",
-                  file=env.stdout)
+            value = human(view.get(key), escape=env.stdout_isatty)
+            print(f"{shell_name(output.prefix, key)}={shell_value(value)}", file=env.stdout)
     else:
         _table(env, ["Field", "Value"], [[safe_text(k), human(view.get(k))] for k in keys])
 
