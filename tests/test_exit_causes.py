@@ -97,6 +97,19 @@ def test_a_change_whose_output_cannot_be_written_exits_8_and_says_it_was_made(gc
     assert b"change" not in listed.stderr
 
 
+def test_a_change_with_stdout_closed_exits_8_and_says_it_was_made(gctl, home):
+    created = subprocess.run([sys.executable, str(LAUNCHER), "image", "create", "closed", "-q"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             env=launcher_env(home), timeout=60, preexec_fn=lambda: os.close(1))
+    assert created.returncode == 8, created.stderr
+    assert b"the change was made and kept" in created.stderr and b"it is closed" in created.stderr
+    assert [i["name"] for i in gctl.ok("image", "list", "-f", "json").json()] == ["closed"]
+    deleted = subprocess.run([sys.executable, str(LAUNCHER), "image", "delete", "closed"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             env=launcher_env(home), timeout=60, preexec_fn=lambda: os.close(1))
+    assert deleted.returncode == 0, "a command with nothing to print does not need stdout"
+
+
 @pytest.mark.parametrize("args,words", [
     (["--status", "actve"], "Invalid status value: 'actve'"),
     (["--status", "in:active,actve"], "Invalid status value: 'actve'"),

@@ -31,12 +31,15 @@ class GuardedOutput:
         self._changed = changed
 
     def write(self, data):
+        if self._stream is None:  # Python's stdout when descriptor 1 was closed (>&-)
+            raise self._failure("it is closed")
         with self._guard():
             return self._stream.write(data)
 
     def flush(self) -> None:
-        with self._guard():
-            self._stream.flush()
+        if self._stream is not None:
+            with self._guard():
+                self._stream.flush()
 
     @property
     def buffer(self) -> "GuardedOutput":
@@ -53,14 +56,15 @@ class GuardedOutput:
             raise
         except OSError as exc:
             self._discard_pending()
-            reason = exc.strerror or str(exc)
-            if self._changed():
-                raise OutputFailed(
-                    f"the change was made and kept, but its output could not be written to "
-                    f"standard output: {reason}.",
-                    hint="Look at the result with 'show' or 'list'; do not repeat the change.",
-                ) from None
-            raise OutputFailed(f"could not write to standard output: {reason}.") from None
+            raise self._failure(exc.strerror or str(exc)) from None
+
+    def _failure(self, reason: str) -> OutputFailed:
+        if self._changed():
+            return OutputFailed(
+                f"the change was made and kept, but its output could not be written to "
+                f"standard output: {reason}.",
+                hint="Look at the result with 'show' or 'list'; do not repeat the change.")
+        return OutputFailed(f"could not write to standard output: {reason}.")
 
     def _discard_pending(self) -> None:
         # What stays buffered would fail again when the interpreter exits; send it nowhere.
