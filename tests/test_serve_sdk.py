@@ -90,6 +90,11 @@ def test_sdk_update_properties_and_tags(sdk, glance_server):
         "PATCH", f"/v2/images/{image.id}", data=json.dumps([{"op": "remove", "path": "/os_distro"}]),
         headers={"Content-Type": "application/openstack-images-v2.1-json-patch"})
     assert patched.status_code == 200 and "os_distro" not in patched.json()
+    again = glance_server.request(
+        "PATCH", f"/v2/images/{image.id}", data=json.dumps([{"op": "remove", "path": "/os_distro"}]),
+        headers={"Content-Type": "application/openstack-images-v2.1-json-patch"})
+    assert again.status_code == 409  # Glance 33's code for removing a missing property
+    assert again.json()["message"].startswith("Property os_distro does not exist on image")
 
 
 def test_patch_needs_the_json_patch_media_type(glance_server):

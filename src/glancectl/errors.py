@@ -42,6 +42,12 @@ class NotFound(GlancectlError):
     http_status = 404
 
 
+class PropertyNotFound(NotFound):
+    """Removing a property the image does not have: Glance's JSON patch answers 409 Conflict."""
+
+    http_status = 409
+
+
 class MarkerNotFound(NotFound):
     """A list's marker names no listed record: Glance answers 400 Bad Request."""
 

@@ -12,7 +12,7 @@ from typing import Iterable, Iterator, Mapping
 
 from glancectl import lifecycle, records
 from glancectl.config import Settings
-from glancectl.errors import Conflict, GlancectlError, InvalidValue, NotFound
+from glancectl.errors import Conflict, GlancectlError, InvalidValue, NotFound, PropertyNotFound
 from glancectl.lifecycle import ImageStatus
 from glancectl.listing import IMAGE_SORT_KEYS, ImageFilter, page, parse_sort, sort_records
 from glancectl.operations import recovery
@@ -287,7 +287,8 @@ def update_image(store: Store, settings: Settings, ref: str, wanted: ImageChange
         properties = dict(record.get("properties") or {})
         for key in wanted.unset_properties:
             if key not in properties:
-                raise NotFound(f"Property {key} does not exist on image {records.image_label(record)}.")
+                raise PropertyNotFound(
+                    f"Property {key} does not exist on image {records.image_label(record)}.")
             del properties[key]
         properties.update(records.validate_properties(wanted.set_properties))
         if properties != record.get("properties"):
