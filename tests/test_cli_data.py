@@ -62,6 +62,14 @@ def test_create_with_file_in_one_step_and_download_both_ways(gctl, home, blob, b
     assert piped.stdout_bytes == blob
 
 
+def test_download_file_dash_is_standard_output(gctl, blob_file, blob, tmp_path, monkeypatch):
+    gctl.create("dash", *FORMATS, "--file", str(blob_file))
+    monkeypatch.chdir(tmp_path)
+    piped = gctl.ok("image", "download", "dash", "--file", "-")
+    assert piped.stdout_bytes == blob
+    assert not (tmp_path / "-").exists(), "'-' is stdout, not a file named '-'"
+
+
 def test_upload_from_stdin(gctl, blob):
     image = gctl.create("stdin", *FORMATS)
     gctl.ok("image", "upload", image["id"], input=blob)

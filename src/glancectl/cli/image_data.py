@@ -87,7 +87,7 @@ def upload(env: Env, image_ref, path, expect_size, expect_checksum, expect_hash,
 
 @image.command("download")
 @image_argument(statuses=frozenset({ImageStatus.ACTIVE.value}))  # no other status has data to give
-@file_option("Write to PATH instead of standard output.")
+@file_option("Write to PATH instead of standard output ('-' means standard output).")
 @no_progress_option
 @pass_env
 def download(env: Env, image_ref, path, no_progress) -> None:
@@ -108,7 +108,7 @@ def download(env: Env, image_ref, path, no_progress) -> None:
 
     record = image_ops.find_live_image(env.store, image_ref, scrub_time=env.settings.scrub_time)
     total = record.get("size")
-    if path is None:
+    if path is None or path == "-":  # '-' is stdout, as for every Unix tool (and --file on upload)
         if env.stdout_isatty:
             raise InvalidValue("refusing to write image data to a terminal; use --file PATH or redirect")
         out = env.stdout.buffer if hasattr(env.stdout, "buffer") else env.stdout
