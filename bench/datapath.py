@@ -3,11 +3,13 @@
 Upload: ``glancectl image create --file F`` into a fresh store (md5 + sha512 +
 format inspection + write + fsync), with inspection and without it (Glance
 does not inspect non-bare containers, so ``--container-format ova`` is the
-same command with the inspector off). Reference: a plain Python loop that
-reads F in 4 MiB chunks, updates md5 and sha512, writes a new file and fsyncs.
+same command with the inspector off). Reference: the overlapped limit of this
+machine, measured in the same run: ``sha512sum F``, ``md5sum F`` and
+``dd if=F of=OUT bs=4M conv=fsync`` as three concurrent processes (target >= 0.85x).
 
 Download: ``glancectl image download ID --file OUT`` (sha512 verified while
-streaming) against a loop that reads, updates sha512, writes and fsyncs.
+streaming) against ``sha512sum`` and ``dd conv=fsync`` run concurrently.
+Both columns are absolute MB/s, so the table shows how near the hardware it is.
 
 Runs are interleaved (reference, glancectl, reference, ...) and the medians
 are compared, so noise lands on both sides. Peak RSS comes from wait4().
@@ -33,25 +35,22 @@ import common  # noqa: E402
 CHUNK = 4 * 1024 * 1024
 MB = 1_000_000
 
-REFERENCE_UPLOAD = """
-import hashlib, os, sys
-src, dst = sys.argv[1], sys.argv[2]
-md5, sha = hashlib.md5(), hashlib.sha512()
-with open(src, "rb") as f, open(dst, "wb") as out:
-    while chunk := f.read(%d):
-        md5.update(chunk); sha.update(chunk); out.write(chunk)
-    out.flush(); os.fsync(out.fileno())
-""" % CHUNK
+TARGET = 0.85  # x the overlapped limit
 
-REFERENCE_DOWNLOAD = """
-import hashlib, os, sys
-src, dst = sys.argv[1], sys.argv[2]
-sha = hashlib.sha512()
-with open(src, "rb") as f, open(dst, "wb") as out:
-    while chunk := f.read(%d):
-        sha.update(chunk); out.write(chunk)
-    out.flush(); os.fsync(out.fileno())
-""" % CHUNK
+
+def overlapped(commands: list[list[str]]) -> float:
+    """Wall seconds for ``commands`` run as concurrent processes: the hardware's overlapped limit."""
+    start = time.perf_counter()
+    procs = [subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for cmd in commands]
+    codes = [proc.wait() for proc in procs]
+    if any(codes):
+        raise RuntimeError(f"reference failed: {commands} -> {codes}")
+    return time.perf_counter() - start
+
+
+def synced_copy(src: Path, dst: Path) -> list[str]:
+    return ["dd", f"if={src}", f"of={dst}", "bs=4M", "conv=fsync", "status=none"]
 
 
 def timed_process(cmd: list[str]) -> tuple[float, int]:
@@ -94,7 +93,7 @@ def main() -> int:
         rss: dict[str, int] = {"up": 0, "up_noinspect": 0, "down": 0}
         out = work / "out.raw"
         for rnd in range(args.rounds):
-            t, _ = timed_process([sys.executable, "-c", REFERENCE_UPLOAD, str(source), str(out)])
+            t = overlapped([["sha512sum", str(source)], ["md5sum", str(source)], synced_copy(source, out)])
             samples["ref_up"].append(t)
             out.unlink()
             for key, container in (("up", "bare"), ("up_noinspect", "ova")):
@@ -106,7 +105,7 @@ def main() -> int:
                 rss[key] = max(rss[key], peak)
             home = work / f"home-up-{rnd}"
             stored = next((home / "data").iterdir())
-            t, _ = timed_process([sys.executable, "-c", REFERENCE_DOWNLOAD, str(stored), str(out)])
+            t = overlapped([["sha512sum", str(stored)], synced_copy(stored, out)])
             samples["ref_down"].append(t)
             out.unlink()
             t, peak = timed_process(common.glancectl_cmd(
@@ -122,16 +121,17 @@ def main() -> int:
         def rate(key: str) -> float:
             return size_mb / common.median(samples[key])
 
+        up_ref = "sha512 | md5 | dd conv=fsync, overlapped"
+        down_ref = "sha512 | dd conv=fsync, overlapped"
         rows = [
-            common.Row("upload, with inspection", rate("up"), rate("ref_up"), "read+md5+sha512+write+fsync",
-                       ">= 0.90x", rate("up") >= 0.9 * rate("ref_up"), unit="MB/s",
+            common.Row("upload, with inspection", rate("up"), rate("ref_up"), up_ref,
+                       f">= {TARGET:.2f}x", rate("up") >= TARGET * rate("ref_up"), unit="MB/s",
                        note=f"peak RSS {rss['up'] / 1024:.0f} MiB (target <= 80 MiB)"),
-            common.Row("upload, inspection off", rate("up_noinspect"), rate("ref_up"),
-                       "read+md5+sha512+write+fsync", ">= 0.90x",
-                       rate("up_noinspect") >= 0.9 * rate("ref_up"), unit="MB/s",
+            common.Row("upload, inspection off", rate("up_noinspect"), rate("ref_up"), up_ref,
+                       f">= {TARGET:.2f}x", rate("up_noinspect") >= TARGET * rate("ref_up"), unit="MB/s",
                        note=f"peak RSS {rss['up_noinspect'] / 1024:.0f} MiB"),
-            common.Row("download, sha512 verified", rate("down"), rate("ref_down"), "read+sha512+write+fsync",
-                       ">= 0.90x", rate("down") >= 0.9 * rate("ref_down"), unit="MB/s",
+            common.Row("download, sha512 verified", rate("down"), rate("ref_down"), down_ref,
+                       f">= {TARGET:.2f}x", rate("down") >= TARGET * rate("ref_down"), unit="MB/s",
                        note=f"peak RSS {rss['down'] / 1024:.0f} MiB (target <= 80 MiB)"),
         ]
         rss_ok = max(rss.values()) / 1024 <= 80

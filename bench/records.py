@@ -5,15 +5,17 @@ Populates stores of each size directly (same shard layout and record shape as
 the CLI writes), then times whole processes of
 
     image show ID | image create NAME | image set ID --name x | image delete ID
-    (and, reported without a target, image show NAME -- a lookup by name)
+    | image show NAME (a lookup by name, through the name index)
 
-with the 100-image store as the reference measured in the same run
-(targets: 10,000 <= 1.3x, 100,000 <= 2x), and
+with the smallest store (100 images) as the reference measured in the same run
+(target: every size <= 1.3x), and
 
-    image list -f json | image list --status active --tag t
+    image list -f json | image list -f value -c id | image list --status active -f value -c id
 
-against bench/list_floor.py doing the same work with the standard library
-(target: 10,000 images listed in < 1 s).
+against bench/parse_floor.py, which starts up (import click, tinydb) and
+json.loads every shard with the standard library (target at the largest size:
+<= 1.5x, peak RSS <= 300 MiB), and `task list` at 10,000 tasks against the
+same at 10 (<= 1.5x).
 
 Measurements are interleaved (run 1 of every size and command, then run 2, ...)
 so load from other work on the machine spreads over every figure.
@@ -36,21 +38,20 @@ import common  # noqa: E402
 from common import Row, Stores, glancectl_cmd, median, run_timed  # noqa: E402
 
 COMMANDS = ("show", "create", "set", "delete", "show NAME")
-GRADED = {"show", "create", "set", "delete"}  # `show NAME` scans every shard: reported, not graded
 LIST_KINDS = {
-    "list -f json": (["image", "list", "-f", "json"], []),
-    "list --status active --tag t -f json": (
-        ["image", "list", "--status", "active", "--tag", common.BENCH_TAG, "-f", "json"],
-        ["--status", "active", "--tag", common.BENCH_TAG],
-    ),
+    "list -f json": ["image", "list", "-f", "json"],
+    "list -f value -c id": ["image", "list", "-f", "value", "-c", "id"],
+    "list --status active -f value -c id": ["image", "list", "--status", "active", "-f", "value",
+                                            "-c", "id"],
 }
-FLOOR = Path(__file__).resolve().parent / "list_floor.py"
+FLOOR = Path(__file__).resolve().parent / "parse_floor.py"
+LIST_TARGET = 1.5  # x the parse floor, at the largest size
+RSS_TARGET_MIB = 300
+TASK_SIZES = (10, 10_000)
 
 
 def target_for(size: int, ref_size: int) -> float | None:
-    if size == ref_size:
-        return None
-    return 1.3 if size <= 10_000 else 2.0
+    return None if size == ref_size else 1.3
 
 
 class Subject:
@@ -71,6 +72,7 @@ class Subject:
         self.tagged = sum(1 for r in recs if r["status"] == "active" and not r["os_hidden"]
                           and common.BENCH_TAG in r["tags"])
         self.created = 0
+        self.deleted = 0
 
     def argv(self, command: str) -> list[str]:
         if command == "show":
@@ -83,6 +85,7 @@ class Subject:
         if command == "set":
             return glancectl_cmd(self.home, "image", "set", self.set_id, "--name", "x")
         if command == "delete":
+            self.deleted += 1
             return glancectl_cmd(self.home, "image", "delete", self.delete_ids.pop())
         raise ValueError(command)
 
@@ -137,7 +140,7 @@ def main() -> int:
                 ref = median(times[(ref_size, command)])
                 for s in subjects:
                     t = median(times[(s.size, command)])
-                    limit = target_for(s.size, ref_size) if command in GRADED else None
+                    limit = target_for(s.size, ref_size)
                     rows.append(Row(
                         benchmark=f"image {command} @ {s.size:,}",
                         glancectl=t, reference=ref, reference_name=f"same @ {ref_size:,}",
@@ -154,38 +157,66 @@ def main() -> int:
                 assert json.loads(proc.stdout)["name"] == "x"
 
         if not args.no_list:
-            list_times = {(s.size, k): [] for s in subjects for k in LIST_KINDS}
-            floor_times = {(s.size, k): [] for s in subjects for k in LIST_KINDS}
             # Check the counts once, untimed.
             for s in subjects:
-                for kind, (cli_args, floor_args) in LIST_KINDS.items():
-                    _, proc = run_timed(glancectl_cmd(s.home, *cli_args), capture=True)
-                    _, fproc = run_timed([common.PYTHON, str(FLOOR), str(s.home), *floor_args],
-                                         capture=True)
-                    got, want = len(json.loads(proc.stdout)), len(json.loads(fproc.stdout))
-                    if got != want:
-                        print(f"  WARNING {kind} @ {s.size}: glancectl listed {got}, floor {want}")
-            for run in range(args.list_runs):
-                for s in subjects:
-                    for kind, (cli_args, floor_args) in LIST_KINDS.items():
-                        elapsed, _ = run_timed(glancectl_cmd(s.home, *cli_args))
-                        list_times[(s.size, kind)].append(elapsed)
-                        elapsed, _ = run_timed([common.PYTHON, str(FLOOR), str(s.home), *floor_args])
-                        floor_times[(s.size, kind)].append(elapsed)
-                print(f"  list commands: run {run + 1}/{args.list_runs} done", flush=True)
+                _, proc = run_timed(glancectl_cmd(s.home, "image", "list", "-f", "value", "-c", "id"),
+                                    capture=True)
+                got = len(proc.stdout.split())
+                expected = s.visible + s.created - s.deleted
+                if got != expected:
+                    print(f"  WARNING list @ {s.size}: glancectl listed {got}, expected {expected}")
+            task_homes = {}
+            for count in TASK_SIZES:
+                task_homes[count] = stores.root / f"tasks{count}"
+                common.populate_tasks(task_homes[count], count, args.seed)
+            commands = {("floor", s.size): [common.PYTHON, str(FLOOR), str(s.home)] for s in subjects}
+            commands.update({(kind, s.size): glancectl_cmd(s.home, *argv)
+                             for s in subjects for kind, argv in LIST_KINDS.items()})
+            commands.update({("task list", count): glancectl_cmd(home, "task", "list")
+                             for count, home in task_homes.items()})
+            rss: dict = {name: [] for name in commands}
+            cpu: dict = {name: [] for name in commands}
+
+            def measure(name):
+                elapsed, used, peak = common.run_measured(commands[name])
+                rss[name].append(peak)
+                cpu[name].append(used)
+                return elapsed
+
+            times = common.interleaved({name: name for name in commands}, args.list_runs, measure)
+            biggest = subjects[-1].size
             for kind in LIST_KINDS:
                 for s in subjects:
-                    t = median(list_times[(s.size, kind)])
-                    ref = median(floor_times[(s.size, kind)])
-                    graded = s.size == 10_000
+                    t, ref = median(times[(kind, s.size)]), median(times[("floor", s.size)])
+                    peak = max(rss[(kind, s.size)]) / 1024
+                    graded = s.size == biggest
                     rows.append(Row(
                         benchmark=f"image {kind} @ {s.size:,}",
-                        glancectl=t, reference=ref, reference_name="stdlib floor",
-                        target="< 1 s" if graded else "—",
-                        ok=(t < 1.0) if graded else None,
-                        samples={"glancectl": list_times[(s.size, kind)],
-                                 "reference": floor_times[(s.size, kind)]},
+                        glancectl=t, reference=ref, reference_name="parse floor",
+                        target=f"<= {LIST_TARGET}x" if graded else "—",
+                        ok=(t / ref <= LIST_TARGET) if graded else None,
+                        note=f"peak RSS {peak:.0f} MiB" + (f" (target <= {RSS_TARGET_MIB})" if graded else "")
+                        + f"; CPU time {median(cpu[(kind, s.size)]):.2f} s vs "
+                          f"{median(cpu[('floor', s.size)]):.2f} s: "
+                          f"{median(cpu[(kind, s.size)]) / median(cpu[('floor', s.size)]):.2f}x",
+                        samples={"glancectl": times[(kind, s.size)],
+                                 "reference": times[("floor", s.size)],
+                                 "peak_rss_kib": rss[(kind, s.size)],
+                                 "cpu_s": cpu[(kind, s.size)], "reference_cpu_s": cpu[("floor", s.size)]},
                     ))
+                    if graded and peak > RSS_TARGET_MIB:
+                        rows[-1].ok = False
+            small, large = TASK_SIZES
+            t, ref = median(times[("task list", large)]), median(times[("task list", small)])
+            rows.append(Row(
+                benchmark=f"task list @ {large:,} tasks", glancectl=t, reference=ref,
+                reference_name=f"same @ {small}", target="<= 1.5x", ok=t / ref <= 1.5,
+                note=f"CPU time {median(cpu[('task list', large)]):.2f} s vs "
+                     f"{median(cpu[('task list', small)]):.2f} s: "
+                     f"{median(cpu[('task list', large)]) / median(cpu[('task list', small)]):.2f}x",
+                samples={"glancectl": times[("task list", large)],
+                         "reference": times[("task list", small)]},
+            ))
 
     runs = ", ".join(([f"record commands: median of {args.runs}"] if not args.no_records else [])
                      + ([f"list: median of {args.list_runs}"] if not args.no_list else []))

@@ -23,6 +23,7 @@ HERE = Path(__file__).resolve().parent
 FULL = {
     "startup.py": ["--runs", "21", "--importtime"],
     "records.py": ["--sizes", "100,1000,10000,100000", "--runs", "7", "--list-runs", "5"],
+    "maintenance.py": ["--sizes", "1000,10000", "--runs", "3"],
     "concurrency.py": ["--workers", "8", "--per-worker", "100", "--serial", "100"],
     "datapath.py": [],  # upload/download throughput (1 GiB); its own defaults
     "completion.py": ["--runs", "7"],
@@ -31,6 +32,7 @@ FULL = {
 QUICK = {
     "startup.py": ["--runs", "5"],
     "records.py": ["--sizes", "100,1000", "--runs", "3", "--list-runs", "2"],
+    "maintenance.py": ["--sizes", "100,300", "--runs", "1"],
     "concurrency.py": ["--workers", "4", "--per-worker", "10", "--serial", "10"],
     "datapath.py": ["--mib", "64", "--rounds", "1"],
     "completion.py": ["--runs", "2", "--size", "1000"],

@@ -74,8 +74,11 @@ def test_damaged_shard_is_reported_then_restored_naming_the_lost_record(gctl, ho
 
     result, findings = doctor(gctl, "--repair")
     assert result.exit_code == 0, result.stderr
-    [finding] = findings
+    finding, index = findings
     assert finding["fixed"] and f"lost: {lost_id}" in finding["action"]
+    # The restored shard was written without the name index: rebuilt in the same pass.
+    assert (index["check"], index["subject"], index["fixed"]) == ("name-index", "names", True)
+    assert gctl("image", "show", "lost").exit_code == 3 and gctl.ok("image", "show", "kept")
     [damaged] = shard.parent.glob(f"{shard.name}.damaged-*")
     assert damaged.read_bytes() == truncated and damaged.name in finding["action"]
     assert gctl.ok("image", "list", "-q").stdout.split() == [kept["id"]]
@@ -356,7 +359,7 @@ def test_data_no_record_owns_is_quarantined_never_deleted(gctl, home):
         [f"data/{image['id']}", f"data/{stray.name}", f"data/{pointed.name}"])
     result, findings = doctor(gctl, "--repair")
     assert result.exit_code == 7, "the file a location points at needs a person"
-    moved = {f["subject"]: f["action"] for f in findings if f["fixed"]}
+    moved = {f["subject"]: f["action"] for f in findings if f["fixed"] and f["check"] == "orphan-data"}
     [folder] = (home / "quarantine").iterdir()
     assert moved == {f"data/{image['id']}": f"moved to quarantine/{folder.name}/data/{image['id']}",
                      f"data/{stray.name}": f"moved to quarantine/{folder.name}/data/{stray.name}"}

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
+from functools import cached_property
+from operator import itemgetter
+from typing import Callable, Iterable, Mapping, Sequence
 
 from glancectl.errors import InvalidValue, MarkerNotFound
 from glancectl.lifecycle import ImageStatus
@@ -97,25 +99,40 @@ def _sort_value(record: Mapping, key: str) -> tuple:
     return (value is not None, value if value is not None else 0, finer)
 
 
-def sort_records(records: list[dict], keys: list[SortKey]) -> list[dict]:
-    # Stable sorts applied from the last key to the first; None sorts before any value.
-    for sort_key in reversed(keys):
-        records.sort(key=lambda r, k=sort_key.key: _sort_value(r, k),
-                     reverse=sort_key.descending)
-    return records
+def select(records: Iterable[Mapping], keys: list[SortKey], *, marker: str | None = None,
+           limit: int | None = None, keep: Callable[[Mapping], object] | None = None) -> list:
+    """Sort and page ``records``, returning ``keep(record)`` for each (the record by default).
 
-
-def page(records: list[dict], *, marker: str | None, limit: int | None) -> list[dict]:
+    Only each record's sort values, ID and what ``keep`` returns are held, so a
+    listing that prints a column does not hold every record whole. Keys that
+    all sort one way take one sort pass; None sorts before any value.
+    """
+    sort_values = _sort_values([k.key for k in keys])
+    if keep is None:
+        rows = [(sort_values(r), r["id"], r) for r in records]
+    else:
+        rows = [(sort_values(r), r["id"], keep(r)) for r in records]
+    if all(k.descending == keys[0].descending for k in keys):
+        rows.sort(key=itemgetter(0), reverse=keys[0].descending)
+    else:  # stable sorts from the last key to the first
+        for index in reversed(range(len(keys))):
+            rows.sort(key=lambda row, i=3 * index: row[0][i:i + 3], reverse=keys[index].descending)
+    start = 0
     if marker:
-        for index, record in enumerate(records):
-            if record["id"] == marker:
-                records = records[index + 1:]
-                break
-        else:
+        start = next((i + 1 for i, row in enumerate(rows) if row[1] == marker), None)
+        if start is None:
             raise MarkerNotFound(f"marker {marker} could not be found")
-    if limit is not None:
-        records = records[:limit]
-    return records
+    end = None if limit is None else start + limit
+    return [row[2] for row in rows[start:end]]
+
+
+def _sort_values(names: list[str]) -> Callable[[Mapping], tuple]:
+    """``_sort_value`` of every key, flat, as one tuple."""
+    if names == ["created_at", "id"]:  # the default, written out: a listing runs it per record
+        finer = FINER_SORT_KEYS["created_at"]
+        return lambda r: ((a := r.get("created_at")) is not None, a if a is not None else 0,
+                          r.get(finer, 0), (b := r.get("id")) is not None, b if b is not None else 0, 0)
+    return lambda r: tuple(v for name in names for v in _sort_value(r, name))
 
 
 def check_filter_value(what: str, value: str, allowed: Iterable[str]) -> str:
@@ -162,34 +179,49 @@ class ImageFilter:
         return cls(exact={k: _in_filter(v) for k, v in exact.items() if v is not None}, **kwargs)
 
     def matches(self, record: Mapping) -> bool:
-        status = record.get("status")
-        if "status" not in self.exact and not self.include_deleted and status in HIDDEN_BY_DEFAULT:
-            return False
+        return self.predicate(record)
+
+    @cached_property
+    def predicate(self) -> Callable[[Mapping], bool]:
+        """``matches`` with only the tests this filter needs: a listing runs it on every record."""
+        tests: list[Callable[[Mapping], bool]] = []
+        if "status" not in self.exact and not self.include_deleted:
+            tests.append(lambda r: r.get("status") not in HIDDEN_BY_DEFAULT)
         for key, wanted in self.exact.items():
-            if record.get(key) not in wanted:
-                return False
-        if self.visibility is not None and record.get("visibility") != self.visibility:
-            return False
-        if self.owner is not None and record.get("owner") != self.owner:
-            return False
-        if self.tags and not set(self.tags) <= set(record.get("tags") or ()):
-            return False
-        props = record.get("properties") or {}
-        if any(props.get(k) != v for k, v in self.properties.items()):
-            return False
-        size = record.get("size")
-        if self.size_min is not None and (size is None or size < self.size_min):
-            return False
-        if self.size_max is not None and (size is None or size > self.size_max):
-            return False
-        if self.created_at and not self.created_at.matches(record.get("created_at")):
-            return False
-        if self.updated_at and not self.updated_at.matches(record.get("updated_at")):
-            return False
-        if self.protected is not None and bool(record.get("protected")) != self.protected:
-            return False
+            tests.append(lambda r, key=key, wanted=wanted: r.get(key) in wanted)
+        if self.visibility is not None:
+            tests.append(lambda r: r.get("visibility") == self.visibility)
+        if self.owner is not None:
+            tests.append(lambda r: r.get("owner") == self.owner)
+        if self.tags:
+            tags = set(self.tags)
+            tests.append(lambda r: tags <= set(r.get("tags") or ()))
+        if self.properties:
+            tests.append(lambda r: all((r.get("properties") or {}).get(k) == v
+                                       for k, v in self.properties.items()))
+        if self.size_min is not None:
+            tests.append(lambda r: r.get("size") is not None and r["size"] >= self.size_min)
+        if self.size_max is not None:
+            tests.append(lambda r: r.get("size") is not None and r["size"] <= self.size_max)
+        for key in ("created_at", "updated_at"):
+            when = getattr(self, key)
+            if when:
+                tests.append(lambda r, key=key, when=when: when.matches(r.get(key)))
+        if self.protected is not None:
+            tests.append(lambda r: bool(r.get("protected")) == self.protected)
         # Hidden images are left out unless asked for, as in Glance.
-        hidden = bool(record.get("os_hidden"))
-        if hidden != bool(self.os_hidden):
-            return False
-        return True
+        hidden = bool(self.os_hidden)
+        tests.append(lambda r: bool(r.get("os_hidden")) == hidden)
+        if len(tests) == 1:
+            return tests[0]
+        if len(tests) == 2:
+            first, second = tests
+            return lambda r: first(r) and second(r)
+
+        def every(record: Mapping) -> bool:
+            for test in tests:
+                if not test(record):
+                    return False
+            return True
+
+        return every

@@ -7,7 +7,6 @@ top-level keys the way Glance's v2 API shows them.
 
 from __future__ import annotations
 
-import getpass
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -55,6 +54,10 @@ TASK_FIELDS = (
 )
 # What Glance's task list shows of each task (no input, result or message).
 TASK_SUMMARY_FIELDS = ("id", "type", "status", "owner", "expires_at", "created_at", "updated_at")
+_VIEW_FIELDS = tuple(key for key in IMAGE_FIELDS if key != "direct_url")
+# The keys a view copies from the record unchanged (a listing of them needs no view).
+IMAGE_PLAIN_FIELDS = tuple(key for key in _VIEW_FIELDS if key != "locations")
+TASK_PLAIN_FIELDS = TASK_SUMMARY_FIELDS
 
 
 def creation_stamp() -> tuple[str, int]:
@@ -94,6 +97,8 @@ def scrub_due_at(image: Mapping, scrub_time: float | None) -> str | None:
 
 
 def current_owner() -> str:
+    import getpass  # only writers need it; not on every command's start-up
+
     try:
         return getpass.getuser()
     except Exception:  # no passwd entry in some containers
@@ -273,15 +278,20 @@ def new_image(
 
 def image_view(record: Mapping) -> dict:
     """The record as Glance v2 shows it: core fields, then custom properties at top level."""
-    view = {key: record.get(key) for key in IMAGE_FIELDS if key != "direct_url"}
-    view["locations"] = [_location_view(loc) for loc in record.get("locations") or ()]
-    if record.get("direct_url"):
+    get = record.get
+    view = dict(zip(_VIEW_FIELDS, map(get, _VIEW_FIELDS)))  # a listing calls this per image
+    view["locations"] = [_location_view(loc) for loc in get("locations") or ()]
+    if get("direct_url"):
         view["direct_url"] = record["direct_url"]
-    view["file"] = f"/v2/images/{record['id']}/file"
+    image_id = record["id"]
+    view["file"] = f"/v2/images/{image_id}/file"
     view["schema"] = "/v2/schemas/image"
-    view["self"] = f"/v2/images/{record['id']}"
-    for key, value in sorted(record.get("properties", {}).items()):
-        view.setdefault(key, value)
+    view["self"] = f"/v2/images/{image_id}"
+    properties = get("properties")
+    if properties:
+        for key in sorted(properties):
+            if key not in view:
+                view[key] = properties[key]
     return view
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import gc
 import json
 import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from tinydb.storages import Storage
 
@@ -95,8 +97,12 @@ def write_atomic(path: Path, payload: bytes, *, keep_previous: bool = True) -> N
     fsync_dir(directory)
 
 
-def read_json(path: Path):
-    """Parse a store file, or None when it does not exist. Never guesses at a bad file."""
+def read_json(path: Path, *, bulk: bool = False):
+    """Parse a store file, or None when it does not exist. Never guesses at a bad file.
+
+    ``bulk``: one of many files read in a row (listings, scrub): parsed with
+    orjson when it is installed, which is several times quicker.
+    """
     try:
         with open(path, "rb") as handle:
             raw = handle.read()
@@ -110,10 +116,41 @@ def read_json(path: Path):
         raise StoreCorrupt(path.parent, "not a directory") from None
     if not raw.strip():
         raise StoreCorrupt(path, "file is empty")
+    if bulk:
+        try:
+            return bulk_loads()(raw)
+        except ValueError:
+            pass  # what orjson refuses (a lone surrogate, a huge integer) json may read: it decides
     try:
         return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise StoreCorrupt(path, f"invalid JSON: {exc}") from None
+
+
+def bulk_loads() -> Callable[[bytes], object]:
+    """The quickest JSON parser installed: orjson, else the standard library's."""
+    try:
+        import orjson
+    except ImportError:
+        return json.loads
+    return orjson.loads
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while many records are read.
+
+    Records are plain dicts and lists, freed by reference counting; the
+    collector would only walk the growing heap again and again (it doubled
+    the time of a 100,000-image listing).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class AtomicJSONStorage(Storage):
@@ -124,12 +161,14 @@ class AtomicJSONStorage(Storage):
     including the one TinyDB makes before a write.
     """
 
-    def __init__(self, path: str | Path, check: Callable[[Path, dict], None] | None = None):
+    def __init__(self, path: str | Path, check: Callable[[Path, dict], None] | None = None, *,
+                 bulk: bool = False):
         self.path = Path(path)
         self.check = check
+        self.bulk = bulk
 
     def read(self):
-        data = read_json(self.path)
+        data = read_json(self.path, bulk=self.bulk)
         if data is None:
             return None
         if not (isinstance(data, dict) and all(isinstance(t, dict) for t in data.values())):
@@ -153,6 +192,8 @@ class StoreLock:
     flock is released by the kernel when the holder dies, so a killed
     process can never leave the store locked.
     """
+
+    MAX_POLL = 0.05  # seconds between a waiting writer's tries, at the longest
 
     def __init__(self, path: Path, timeout: float):
         self.path = path
@@ -186,7 +227,7 @@ class StoreLock:
                         f"{self.timeout:g} s; nothing was changed. Retry, or raise --lock-timeout."
                     ) from None
                 time.sleep(delay)
-                delay = min(delay * 2, 0.05)
+                delay = min(delay * 2, self.MAX_POLL)
         self._fd = fd
 
     def release(self) -> None:

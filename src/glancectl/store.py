@@ -22,19 +22,21 @@ import fcntl
 import operator
 import os
 import uuid
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from itertools import chain
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from tinydb import Query, TinyDB
 
 from glancectl.errors import InvalidValue, NewerSchema, StoreCorrupt, StoreUnavailable
 from glancectl.lifecycle import ImageStatus, TaskStatus
+from glancectl.nameindex import NameIndex
 from glancectl.storage import (
     AtomicJSONStorage,
     FILE_MODE,
     StoreLock,
+    collector_paused,
     ensure_dir,
     read_json,
     write_atomic,
@@ -56,17 +58,23 @@ def checked_uuid(value: str) -> str:
 
 
 class ShardedTable:
-    """One logical TinyDB table spread over 256 files, keyed by the record's UUID."""
+    """One logical TinyDB table spread over 256 files, keyed by the record's UUID.
+
+    With ``index_dir``, a name index (``nameindex``) is kept beside it by every write.
+    """
+
+    prefix_len = SHARD_PREFIX_LEN
 
     def __init__(self, directory: Path, name: str, statuses: frozenset[str],
                  containers: tuple[tuple[str, type, type | None], ...] = (),
-                 on_change: Callable[[], None] = lambda: None):
+                 on_change: Callable[[], None] = lambda: None, index_dir: Path | None = None):
         """``containers``: (field, list or dict, a list's item type) that every record holds.
 
         ``on_change`` is called after each write that changed a record.
         """
         self.directory = directory
         self.name = name
+        self.names = NameIndex(index_dir, self) if index_dir is not None else None
         self.statuses = frozenset(str(s) for s in statuses)  # plain str: the cheapest lookup
         self.containers = containers
         self.on_change = on_change
@@ -81,9 +89,9 @@ class ShardedTable:
             return []
         return sorted(p for p in self.directory.glob("*.json") if len(p.stem) == SHARD_PREFIX_LEN)
 
-    def storage(self, path: Path) -> AtomicJSONStorage:
+    def storage(self, path: Path, *, bulk: bool = False) -> AtomicJSONStorage:
         """The one way a shard is read: its records' shape is checked on the way in."""
-        return AtomicJSONStorage(path, check=self.check_shape)
+        return AtomicJSONStorage(path, check=self.check_shape, bulk=bulk)
 
     def check_shape(self, path: Path, document: dict) -> None:
         """Every record has a 36-character id of this shard, a known status and its
@@ -149,13 +157,28 @@ class ShardedTable:
 
     def all(self) -> Iterator[dict]:
         """Every record, shard by shard; each shard is a consistent snapshot."""
-        for path in self.shard_paths():
-            data = self.storage(path).read() or {}
-            yield from data.get(self.name, {}).values()
+        with collector_paused():
+            for path in self.shard_paths():
+                data = self.storage(path, bulk=True).read() or {}
+                yield from data.get(self.name, {}).values()
+
+    def named(self, name: str) -> list[dict]:
+        """Every record named ``name``: through the name index when it is fresh, else a scan."""
+        ids = self.names.lookup(name) if self.names is not None else None
+        if ids is None:
+            return [r for r in self.all() if r.get("name") == name]
+        found = (self.get(record_id) for record_id in dict.fromkeys(ids))
+        return [r for r in found if r is not None and r.get("name") == name]
+
+    def _changing(self, *paths: Path):
+        """Collects (id, name before, name after) for the name index around shard writes."""
+        return self.names.changing(*paths) if self.names is not None else nullcontext([])
 
     def insert(self, record: dict) -> None:
-        with self._db(self.shard_path(record["id"])) as table:
+        path = self.shard_path(record["id"])
+        with self._changing(path) as renamed, self._db(path) as table:
             table.insert(record)
+            renamed.append((record["id"], None, record.get("name")))
         self.on_change()
 
     def update(self, record_id: str, fields: dict, *, expect_status: str | None = None) -> bool:
@@ -163,23 +186,71 @@ class ShardedTable:
         q = Query().id == record_id
         if expect_status is not None:
             q = q & (Query().status == expect_status)
-        with self._db(self.shard_path(record_id)) as table:
-            updated = bool(table.update(fields, q))
+        path = self.shard_path(record_id)
+        names_before: dict[str, object] = {}
+
+        def change(doc: dict) -> None:
+            names_before[doc["id"]] = doc.get("name")
+            doc.update(fields)
+
+        with self._changing(path) as renamed, self._db(path) as table:
+            updated = bool(table.update(change, q))
+            renamed.extend((rid, old, fields.get("name", old)) for rid, old in names_before.items())
         if updated:
             self.on_change()
         return updated
 
-    def remove(self, record_ids: list[str]) -> int:
-        removed = 0
-        by_shard: dict[Path, list[str]] = {}
+    def by_shard(self, record_ids: Iterable[str]) -> list[list[str]]:
+        """The IDs grouped by the shard that holds them, shard by shard."""
+        groups: dict[Path, list[str]] = {}
         for rid in record_ids:
-            by_shard.setdefault(self.shard_path(rid), []).append(rid)
-        for path, ids in by_shard.items():
-            with self._db(path) as table:
-                removed += len(table.remove(Query().id.one_of(ids)))
-        if removed:
+            groups.setdefault(self.shard_path(rid), []).append(rid)
+        return [groups[path] for path in sorted(groups)]
+
+    def update_each(self, record_ids: list[str], change: Callable[[dict], dict | None]) -> list[dict]:
+        """One write per shard: ``change(record)`` gives the fields to write, or None to leave it.
+
+        Returns the records as written. The caller holds the lock.
+        """
+        done: list[dict] = []
+        groups = self.by_shard(record_ids)
+
+        def apply(doc: dict) -> None:
+            fields = change(doc)
+            if fields:
+                doc.update(fields)
+                done.append(dict(doc))
+
+        with self._changing(*(self.shard_path(ids[0]) for ids in groups)) as renamed:
+            for ids in groups:
+                wanted = set(ids)
+                with self._db(self.shard_path(ids[0])) as table:
+                    table.update(apply, lambda doc: doc.get("id") in wanted)
+            renamed.extend((d["id"], d.get("name"), d.get("name")) for d in done)
+        if done:
             self.on_change()
-        return removed
+        return done
+
+    def remove(self, record_ids: list[str]) -> int:
+        by_shard: dict[Path, set[str]] = {}
+        for rid in record_ids:
+            by_shard.setdefault(self.shard_path(rid), set()).add(rid)
+        gone: list[dict] = []
+        with self._changing(*by_shard) as renamed:
+            for path, ids in by_shard.items():
+
+                def doomed(doc: dict, ids=ids) -> bool:
+                    if doc.get("id") in ids:
+                        gone.append(doc)
+                        return True
+                    return False
+
+                with self._db(path) as table:
+                    table.remove(doomed)
+            renamed.extend((doc["id"], doc.get("name"), None) for doc in gone)
+        if gone:
+            self.on_change()
+        return len(gone)
 
 
 class Store:
@@ -197,7 +268,8 @@ class Store:
         self.changed = False  # whether this process has changed a record
         self.images = ShardedTable(self.home / "images", "images", frozenset(ImageStatus),
                                    (("locations", list, dict), ("properties", dict, None),
-                                    ("tags", list, str)), on_change=self._note_change)
+                                    ("tags", list, str)), on_change=self._note_change,
+                                   index_dir=self.home / "names")
         self.tasks = ShardedTable(self.home / "tasks", "tasks", frozenset(TaskStatus),
                                   on_change=self._note_change)
         self._lock: StoreLock | None = None

@@ -104,9 +104,8 @@ def _records(ctx: click.Context, table: str, incomplete: str, *, by_name: bool) 
     searched for the typed name first, so a narrowing Tab parses a few shards
     instead of all of them.
     """
-    import json
-
     from glancectl.cli.context import Env
+    from glancectl.storage import bulk_loads, collector_paused
     from glancectl.store import Store
 
     home = Env(home_option=ctx.find_root().params.get("home")).home
@@ -116,10 +115,12 @@ def _records(ctx: click.Context, table: str, incomplete: str, *, by_name: bool) 
     id_prefix = incomplete[:2].lower()
     # Names offered need no JSON escaping (see _shell_safe), so they appear as typed.
     name_key = re.compile(rb'"name"\s*:\s*"' + re.escape(incomplete.encode())) if by_name else None
-    for path in shards.shard_paths():
-        raw = path.read_bytes()
-        if path.stem.startswith(id_prefix) or (name_key is not None and name_key.search(raw)):
-            yield from json.loads(raw).get(table, {}).values()
+    loads = bulk_loads()
+    with collector_paused():
+        for path in shards.shard_paths():
+            raw = path.read_bytes()
+            if path.stem.startswith(id_prefix) or (name_key is not None and name_key.search(raw)):
+                yield from loads(raw).get(table, {}).values()
 
 
 _SHELL_SAFE = re.compile(r"[\w.,:@%+=/-]+")

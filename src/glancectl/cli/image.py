@@ -9,7 +9,7 @@ from glancectl.cli.context import Env
 from glancectl.cli.errors import CLIError
 from glancectl.cli.helptext import option
 from glancectl.cli.lazy import LazyGroup
-from glancectl.cli.output import output_options, render_image, render_many
+from glancectl.cli.output import ListOutput, output_options, render_image
 from glancectl.cli.params import (
     complete_from,
     expectation_options,
@@ -224,9 +224,10 @@ def list_(env: Env, name, ids, status, visibility, owner, tags, properties, prop
     )
     if sort_keys or sort_dirs:
         sort = glance_sort(sort, sort_keys, sort_dirs)
-    found = ops.list_images(env.store, image_filter, sort=sort, marker=marker, limit=limit)
-    render_many(env, output, [records.image_view(r) for r in found],
-                LONG_COLUMNS if output.long else LIST_COLUMNS)
+    listed = ListOutput(env, output, LONG_COLUMNS if output.long else LIST_COLUMNS,
+                        view=records.image_view, plain_fields=records.IMAGE_PLAIN_FIELDS)
+    listed.emit(ops.list_images(env.store, image_filter, sort=sort, marker=marker, limit=limit,
+                                keep=listed.keep))
 
 
 @image.command("set")

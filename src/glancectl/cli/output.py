@@ -8,11 +8,11 @@ scripts; ``-f shell`` prints one record as ``name="value"`` lines, as cliff does
 
 from __future__ import annotations
 
-import csv
 import functools
 import json
 import re
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Callable, Iterable, Mapping, Sequence
 
 import click
@@ -145,6 +145,8 @@ def human(value, *, escape: bool = True) -> str:
 
 
 def _text(value) -> str:
+    if type(value) is str:  # most values: the quick way first
+        return value
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -203,18 +205,69 @@ def _document(env, output: OutputOptions, value) -> None:
         print(to_json(value, indent=None if output.noindent else 2), file=env.stdout)
 
 
+def _json_list_item() -> Callable[[object], bytes]:
+    """``value`` as ``to_json`` prints it as an element of a list (indented by 2), UTF-8.
+
+    orjson when installed: the standard library's indenting encoder is pure
+    Python and took most of a long listing's time. Whatever orjson refuses
+    goes through ``to_json``, so the bytes are the same either way.
+    """
+    c1 = re.compile(rb"\x7f|\xc2[\x80-\x9f]")  # DEL and C1 controls, as to_json escapes them
+
+    def escape(match: re.Match) -> bytes:
+        return b"\\u%04x" % ord(match.group().decode())
+
+    def slow(value) -> bytes:
+        return to_json(value).encode()
+
+    try:
+        import orjson
+    except ImportError:
+        dumps = slow
+    else:
+        def dumps(value) -> bytes:
+            try:
+                raw = orjson.dumps(value, option=orjson.OPT_INDENT_2)
+            except TypeError:  # orjson.JSONEncodeError: a huge integer, a lone surrogate
+                return slow(value)
+            return c1.sub(escape, raw) if b"\x7f" in raw or b"\xc2" in raw else raw
+
+    return lambda value: b"  " + dumps(value).replace(b"\n", b"\n  ")
+
+
+def _write_json_list(env, items: Sequence[bytes]) -> None:
+    """Print ``[item, ...]`` from ready items, a slice at a time, never the whole text at once."""
+    stream = env.stdout
+    utf8 = (getattr(stream, "encoding", None) or "").lower().replace("-", "") == "utf8"
+    binary = getattr(stream, "buffer", None) if utf8 else None
+    if binary is not None:
+        stream.flush()
+        write = binary.write
+    else:
+        def write(data: bytes) -> None:
+            stream.write(data.decode())
+    if not items:
+        write(b"[]\n")
+    else:
+        write(b"[\n")
+        step = 1000
+        for start in range(0, len(items), step):
+            write(b",\n".join(items[start:start + step]))
+            write(b",\n" if start + step < len(items) else b"\n]\n")
+    if binary is not None:
+        binary.flush()
+
+
 def _plain_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     rows = [list(r) for r in rows]
     widths = [len(h) for h in headers]
-    for row in rows:
-        for i, cell in enumerate(row):
-            widths[i] = max(widths[i], *(len(line) for line in cell.split("\n")))
+    for i, column in enumerate(zip(*rows)):  # a column at a time: a long listing has many rows
+        if "\n" in "".join(column):
+            column = [line for cell in column for line in cell.split("\n")]
+        widths[i] = max(widths[i], *map(len, column))
     rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
-
-    def line(cells):
-        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"
-
-    out = [rule, line(headers), rule, *(line(r) for r in rows), rule]
+    line = ("| " + " | ".join(f"{{:<{w}}}" for w in widths) + " |").format
+    out = [rule, line(*headers), rule, *(line(*r) for r in rows), rule]
     return "\n".join(out)
 
 
@@ -261,7 +314,14 @@ def _table(env, headers: Sequence[str], rows: list[list[str]]) -> None:
     console.print(table)
 
 
+def _value_lines(env, rows: Iterable[Sequence]) -> None:
+    """``-f value``: each row's values, space-separated, a line each."""
+    env.stdout.write("".join(" ".join(map(human, row)) + "\n" for row in rows))
+
+
 def _csv(env, headers: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+    import csv  # only -f csv needs it
+
     writer = csv.writer(env.stdout, lineterminator="\n")
     writer.writerow(headers)
     writer.writerows(rows)
@@ -324,9 +384,63 @@ def render_many(
         return
     views = _shown(output, views)
     if output.format == "value":
-        for view in views:
-            print(" ".join(human(view.get(k)) for k in keys), file=env.stdout)
+        _value_lines(env, ([view.get(k) for k in keys] for view in views))
     elif output.format == "csv":
         _csv(env, [safe_text(heading(k)) for k in keys], [[human(v.get(k)) for k in keys] for v in views])
     else:
         _table(env, [safe_text(heading(k)) for k in keys], [[human(v.get(k)) for k in keys] for v in views])
+
+
+class ListOutput:
+    """How a list command prints, planned before it reads: ``keep`` each record, then ``emit``.
+
+    ``keep`` holds only what will be printed -- an ID, a few fields, a record's
+    JSON -- so a listing of 100,000 records never holds them all whole.
+    ``view`` makes the record a user sees; ``plain_fields`` are the keys a
+    view copies straight from the record, which need no view at all.
+    """
+
+    def __init__(self, env, output: OutputOptions, table_columns: Sequence[str], *,
+                 view: Callable[[Mapping], Mapping], plain_fields: Iterable[str]):
+        self.env, self.output, self.table_columns = env, output, table_columns
+        plain = tuple(plain_fields)
+        if output.quiet:
+            self.keep, self._emit = itemgetter("id"), self._ids
+        elif output.format == "json" and not output.columns and not output.noindent:
+            item = _json_list_item()
+            self.keep = lambda record: item(view(record))
+            self._emit = functools.partial(_write_json_list, env)
+        elif (keys := self._plain_keys(plain)) is not None:
+            self.keep = lambda record: tuple(map(record.get, keys))
+            if output.format == "value" and not output.human_readable:
+                columns = [keys.index(k) for k in self._chosen(keys)]
+                self._emit = lambda rows: _value_lines(env, (map(row.__getitem__, columns) for row in rows))
+            else:
+                self._emit = lambda rows: render_many(
+                    env, output, [dict(zip(keys, row)) for row in rows], table_columns)
+        else:
+            self.keep = view
+            self._emit = lambda views: render_many(env, output, views, table_columns)
+
+    def _plain_keys(self, plain: tuple[str, ...]) -> tuple[str, ...] | None:
+        """The keys to print when every one comes straight from the record, else None."""
+        if not self.output.columns:
+            if self.output.format not in ("table", "value", "csv"):
+                return None  # whole records
+            return tuple(self.table_columns) if set(self.table_columns) <= set(plain) else None
+        by_name = {_normalise(k): k for k in plain}
+        by_name.update({_normalise(heading(k)): k for k in plain})
+        keys = tuple(by_name.get(_normalise(name)) for name in self.output.columns)
+        return None if None in keys else tuple(dict.fromkeys(keys))
+
+    def _chosen(self, keys: tuple[str, ...]) -> list[str]:
+        """The keys in the order ``-c`` named them (repeats kept), as ``render_many`` prints them."""
+        if not self.output.columns:
+            return list(keys)
+        return select_columns(self.env, self.output.columns, [dict.fromkeys(keys)], keys)
+
+    def _ids(self, ids: Sequence[str]) -> None:
+        self.env.stdout.write("".join(f"{i}\n" for i in ids))
+
+    def emit(self, kept: Sequence) -> None:
+        self._emit(kept)

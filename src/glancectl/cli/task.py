@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
 import click
@@ -10,7 +11,7 @@ from glancectl import records
 from glancectl.cli.context import Env
 from glancectl.cli.errors import CLIError
 from glancectl.cli.helptext import Group, option
-from glancectl.cli.output import output_options, render_many, render_one
+from glancectl.cli.output import ListOutput, output_options, render_many, render_one
 from glancectl.cli.params import complete_from, no_progress_option, pass_env, task_argument
 from glancectl.cli.progress import byte_progress
 from glancectl.errors import InvalidValue, exit_code_for
@@ -187,9 +188,10 @@ def list_(env: Env, status, task_type, sort, limit, marker, output) -> None:
       glancectl task list --status failure --type import -f json
       glancectl task list --sort status:asc,created_at --limit 10
     """
-    found = ops.list_tasks(env.store, env.settings, status=status, task_type=task_type,
-                           sort=sort, marker=marker, limit=limit)
-    render_many(env, output, [records.task_view(t, summary=True) for t in found], LIST_COLUMNS)
+    listed = ListOutput(env, output, LIST_COLUMNS, view=functools.partial(records.task_view, summary=True),
+                        plain_fields=records.TASK_PLAIN_FIELDS)
+    listed.emit(ops.list_tasks(env.store, env.settings, status=status, task_type=task_type,
+                               sort=sort, marker=marker, limit=limit, keep=listed.keep))
 
 
 @task.command("show")

@@ -13,6 +13,7 @@ a later check sees, so each check runs after the previous one's repairs):
     data          active and deactivated images' data files exist with the recorded size
     hash          (--verify-data) and match the recorded os_hash_value and checksum
     permissions   everything owner-only
+    name-index    names/ (image name -> IDs) matches the image records; rebuilt if not
     quarantine    (--purge-quarantine) what earlier repairs quarantined, deleted
 
 Everything but hashing runs under the store lock, so a live writer is never
@@ -55,7 +56,7 @@ from glancectl.storage import (
 from glancectl.store import SCHEMA_VERSION, SHARD_PREFIX_LEN, ShardedTable, Store, canonical_uuid_or_none
 
 CHECKS = ("record-file", "symlink", "stuck-image", "stuck-task", "temp-file", "orphan-data",
-          "data", "hash", "permissions", "quarantine")
+          "data", "hash", "permissions", "name-index", "quarantine")
 DAMAGED_MARKER = ".damaged-"  # a damaged file kept beside the copy restored in its place
 QUARANTINE = "quarantine"  # in the home: data no record owns, until --purge-quarantine
 ALL_SHARDS = "*"  # in ``unreadable``: the table's directory itself is unusable
@@ -108,7 +109,8 @@ def diagnose(store: Store, settings: Settings, *, verify_data: bool = False,
         if not report.findings[-1].fixed:
             return report  # nothing can be checked safely without the lock
     checks = [doctor.record_files, doctor.symlinks, doctor.stuck_images, doctor.stuck_tasks,
-              doctor.temp_files, doctor.orphans, doctor.data_files, doctor.permissions]
+              doctor.temp_files, doctor.orphans, doctor.data_files, doctor.permissions,
+              doctor.name_index]
     with store.holding_lock():
         for check in checks:
             for problem in check():
@@ -455,6 +457,21 @@ class _Doctor:
         fsync_dir(path.parent)
         fsync_dir(folder)
         return f"moved to {self.rel(target)}"
+
+    # -- name-index -------------------------------------------------------------
+    def name_index(self) -> Iterator[_Problem]:
+        """Checked after every repair that rewrites a shard; a damaged shard hides it."""
+        index = self.store.images.names
+        if self.unreadable["images"]:
+            return  # its names are unknown until it is restored (a record-file finding)
+        try:
+            problem = index.problem()
+        except StoreCorrupt:
+            return
+        if problem:
+            yield _Problem("name-index", self.rel(index.directory), f"the name index is {problem}",
+                           "rebuild it from the image records",
+                           lambda: f"rebuilt ({plural(index.rebuild(), 'name')})")
 
     def purge_quarantine(self) -> Iterator[_Problem]:
         """What earlier repairs quarantined, deleted for good: asked for by --purge-quarantine."""

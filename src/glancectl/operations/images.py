@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Mapping
+from typing import Callable, Iterable, Iterator, Mapping
 
 from glancectl import lifecycle, records
 from glancectl.config import Settings
 from glancectl.errors import Conflict, GlancectlError, InvalidValue, NotFound, PropertyNotFound
 from glancectl.lifecycle import ImageStatus
-from glancectl.listing import IMAGE_SORT_KEYS, ImageFilter, page, parse_sort, sort_records
+from glancectl.listing import IMAGE_SORT_KEYS, ImageFilter, parse_sort, select
 from glancectl.operations import recovery
 from glancectl.store import Store, checked_uuid
 from glancectl import datafiles
@@ -36,7 +36,7 @@ def find_image(store: Store, ref: str, *, include_deleted: bool = True) -> dict:
         if record is not None and (include_deleted
                                    or record["status"] not in lifecycle.DELETED_STATUSES):
             return recovery.settled(store, record)
-    named = [r for r in store.images.all() if r.get("name") == ref]
+    named = store.images.named(ref)
     matches = [r for r in named if r["status"] not in lifecycle.DELETED_STATUSES]
     if not matches and include_deleted:
         matches = named
@@ -229,15 +229,15 @@ def list_images(
     sort: str | None = None,
     marker: str | None = None,
     limit: int | None = None,
-) -> list[dict]:
+    keep: Callable[[Mapping], object] | None = None,
+) -> list:
+    """The images ``image_filter`` matches, sorted and paged; ``keep`` picks what is kept of each."""
     keys = parse_sort(sort, IMAGE_SORT_KEYS, "created_at:desc")
     if marker:
         marker = checked_uuid(marker)
     in_flight = lifecycle.IN_FLIGHT_STATUSES  # only these can have a dead writer: skip the call
-    matched = [r for r in (recovery.settled(store, r) if r["status"] in in_flight else r
-                           for r in store.images.all())
-               if image_filter.matches(r)]
-    return page(sort_records(matched, keys), marker=marker, limit=limit)
+    settled = (recovery.settled(store, r) if r["status"] in in_flight else r for r in store.images.all())
+    return select(filter(image_filter.predicate, settled), keys, marker=marker, limit=limit, keep=keep)
 
 
 @dataclass

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Callable
 
-from glancectl import datafiles, records
+from glancectl import datafiles, lifecycle, records
 from glancectl.config import Settings
 from glancectl.lifecycle import ImageStatus
-from glancectl.operations.images import move
+from glancectl.storage import StoreLock
 from glancectl.store import Store
 
 
@@ -24,8 +26,37 @@ def _older_than(stamp: str | None, cutoff: datetime) -> bool:
     return stamp is not None and records.parse_time(stamp) <= cutoff
 
 
+# The lock is let go at least this often, for longer than a waiting writer's
+# longest poll (storage.StoreLock), so a cron-sized scrub never starves a user.
+LOCK_TURN = 1.0
+SHARDS_PER_BATCH = 64  # shards written per batch: the name index is updated once per batch
+
+
+def batches(table, record_ids) -> list[list[str]]:
+    """The IDs in batches of whole shards."""
+    groups = table.by_shard(record_ids)
+    return [[i for ids in groups[start:start + SHARDS_PER_BATCH] for i in ids]
+            for start in range(0, len(groups), SHARDS_PER_BATCH)]
+
+
+def in_turns(store: Store, batches: list, work: Callable[[object], None]) -> None:
+    """``work(batch)`` for each batch under the store lock, letting go of it every LOCK_TURN seconds."""
+    index = 0
+    while index < len(batches):
+        with store.writing():
+            began = time.monotonic()
+            while index < len(batches) and time.monotonic() - began < LOCK_TURN:
+                work(batches[index])
+                index += 1
+        if index < len(batches):
+            time.sleep(2 * StoreLock.MAX_POLL)
+
+
 def scrub(store: Store, settings: Settings, *, dry_run: bool = False, now: datetime | None = None) -> list[Action]:
-    """pending_delete images older than scrub_time -> deleted, and their data removed."""
+    """pending_delete images older than scrub_time -> deleted, and their data removed.
+
+    A batch of shards at a time: one write per shard, and the lock is let go between turns.
+    """
     now = now or datetime.now(timezone.utc)
     cutoff = now - timedelta(seconds=settings.scrub_time)
     due = [
@@ -34,16 +65,23 @@ def scrub(store: Store, settings: Settings, *, dry_run: bool = False, now: datet
     ]
     if dry_run or not due:
         return [_scrubbed(r) for r in due]
-    actions = []
-    with store.writing():
-        for record in due:
-            current = store.images.get(record["id"])
-            if current is None or current["status"] != ImageStatus.PENDING_DELETE:
-                continue  # another process got there first
-            move(store, current, ImageStatus.DELETED)
-            datafiles.remove_image_data(store, current["id"])
-            actions.append(_scrubbed(current))
+    actions: list[Action] = []
+
+    def scrub_batch(ids: list[str]) -> None:
+        done = store.images.update_each(ids, _to_deleted)
+        datafiles.remove_images_data(store, [r["id"] for r in done])
+        actions.extend(_scrubbed(r) for r in done)
+
+    in_turns(store, batches(store.images, [r["id"] for r in due]), scrub_batch)
     return actions
+
+
+def _to_deleted(record: dict) -> dict | None:
+    if record["status"] != ImageStatus.PENDING_DELETE:
+        return None  # another process got there first
+    changes = lifecycle.image_status_changes(record, ImageStatus.DELETED)
+    changes["updated_at"] = records.utcnow()
+    return changes
 
 
 def _scrubbed(record: dict) -> Action:
@@ -52,7 +90,10 @@ def _scrubbed(record: dict) -> Action:
 
 def purge(store: Store, settings: Settings, *, age_in_days: int, dry_run: bool = False,
           now: datetime | None = None) -> list[Action]:
-    """Remove deleted image records older than ``age_in_days`` and expired tasks, for good."""
+    """Remove deleted image records older than ``age_in_days`` and expired tasks, for good.
+
+    A batch of shards at a time, letting go of the lock between turns, like ``scrub``.
+    """
     now = now or datetime.now(timezone.utc)
     cutoff = now - timedelta(days=age_in_days)
     images = [
@@ -63,7 +104,7 @@ def purge(store: Store, settings: Settings, *, age_in_days: int, dry_run: bool =
     actions = [Action("image", r["id"], r.get("name"), "record purged") for r in images]
     actions += [Action("task", t["id"], t.get("type"), "expired task purged") for t in tasks]
     if not dry_run and actions:
-        with store.writing():
-            store.images.remove([r["id"] for r in images])
-            store.tasks.remove([t["id"] for t in tasks])
+        work = [(store.images, ids) for ids in batches(store.images, [r["id"] for r in images])]
+        work += [(store.tasks, ids) for ids in batches(store.tasks, [t["id"] for t in tasks])]
+        in_turns(store, work, lambda batch: batch[0].remove(batch[1]))
     return actions

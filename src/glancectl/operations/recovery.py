@@ -11,6 +11,7 @@ import os
 
 from glancectl import datafiles, lifecycle, records
 from glancectl.config import Settings
+from glancectl.errors import GlancectlError
 from glancectl.lifecycle import ImageStatus
 from glancectl.storage import TEMP_MARKER, remove_quietly
 from glancectl.store import Store
@@ -88,7 +89,8 @@ def sweep(store: Store, settings: Settings | None = None) -> list[str]:
     All these directories are small, so this is cheap.
     """
     done: list[str] = []
-    for directory in (store.home, store.images.directory, store.tasks.directory):
+    for directory in (store.home, store.images.directory, store.tasks.directory,
+                      store.images.names.directory):
         if directory.is_dir() and not directory.is_symlink():
             for entry in os.scandir(directory):
                 if TEMP_MARKER in entry.name:
@@ -121,7 +123,20 @@ def sweep(store: Store, settings: Settings | None = None) -> list[str]:
         # while claiming a task that waits for it: the task itself is fine.
         if store.clear_lease(owner):
             done.append(f"removed the lease a dead worker left for {owner}")
+    done += _refresh_name_index(store)
     return done
+
+
+def _refresh_name_index(store: Store) -> list[str]:
+    """A writer killed mid-change (or an older glancectl) can leave the name index stale."""
+    names = store.images.names
+    try:
+        if names.is_fresh():
+            return []
+        names.rebuild()
+    except (GlancectlError, OSError):
+        return []  # a damaged shard: doctor reports it, and lookups by name scan meanwhile
+    return ["rebuilt the name index"]
 
 
 def settle_dead_writer(store: Store, image_id: str) -> list[str]:

@@ -40,9 +40,7 @@ from glancectl.errors import (
 )
 from glancectl.exit_codes import ExitCode
 from glancectl.lifecycle import TaskStatus
-from glancectl.listing import (
-    TASK_SORT_KEYS, check_filter_value, page, parse_sort, sort_records,
-)
+from glancectl.listing import TASK_SORT_KEYS, check_filter_value, parse_sort, select
 from glancectl.store import Lease, Store, checked_uuid
 
 if TYPE_CHECKING:
@@ -302,8 +300,8 @@ def run_pending(store: Store, settings: Settings, *,
     manager yielding a progress callback for that task.
     """
     settled = settle_dead_tasks(store, settings)
-    pending = sort_records([t for t in store.tasks.all() if t["status"] == TaskStatus.PENDING],
-                           parse_sort("created_at:asc", TASK_SORT_KEYS, "created_at:asc"))
+    pending = select((t for t in store.tasks.all() if t["status"] == TaskStatus.PENDING),
+                     parse_sort("created_at:asc", TASK_SORT_KEYS, "created_at:asc"))
     ran = []
     for task in pending:
         done = _run_with_progress(store, settings, task, progress_for)
@@ -409,7 +407,7 @@ def wait(store: Store, settings: Settings, task_id: str, *,
 def list_tasks(store: Store, settings: Settings, *, status: str | None = None,
                task_type: str | None = None, image_id: str | None = None,
                sort: str | None = None, marker: str | None = None,
-               limit: int | None = None) -> list[dict]:
+               limit: int | None = None, keep: Callable[[Mapping], object] | None = None) -> list:
     keys = parse_sort(sort, TASK_SORT_KEYS, "created_at:desc")
     if status is not None:
         check_filter_value("status", status, [s.value for s in TaskStatus])
@@ -417,12 +415,12 @@ def list_tasks(store: Store, settings: Settings, *, status: str | None = None,
         check_filter_value("type", task_type, TASK_TYPES)
     if marker:
         marker = checked_uuid(marker)
-    found = [settle_if_dead(store, settings, t) for t in store.tasks.all()
-             if image_id is None or t.get("image_id") == image_id]
-    found = [t for t in found
+    found = (settle_if_dead(store, settings, t) for t in store.tasks.all()
+             if image_id is None or t.get("image_id") == image_id)
+    found = (t for t in found
              if (status is None or t["status"] == status)
-             and (task_type is None or t["type"] == task_type)]
-    return page(sort_records(found, keys), marker=marker, limit=limit)
+             and (task_type is None or t["type"] == task_type))
+    return select(found, keys, marker=marker, limit=limit, keep=keep)
 
 
 def bytes_received(store: Store, task: Mapping) -> int:
