@@ -39,16 +39,16 @@ def batches(table, record_ids) -> list[list[str]]:
             for start in range(0, len(groups), SHARDS_PER_BATCH)]
 
 
-def in_turns(store: Store, batches: list, work: Callable[[object], None]) -> None:
-    """``work(batch)`` for each batch under the store lock, letting go of it every LOCK_TURN seconds."""
+def in_turns(store: Store, items: list, work: Callable[[object], None]) -> None:
+    """``work(item)`` for each item under the store lock, letting go of it every LOCK_TURN seconds."""
     index = 0
-    while index < len(batches):
+    while index < len(items):
         with store.writing():
             began = time.monotonic()
-            while index < len(batches) and time.monotonic() - began < LOCK_TURN:
-                work(batches[index])
+            while index < len(items) and time.monotonic() - began < LOCK_TURN:
+                work(items[index])
                 index += 1
-        if index < len(batches):
+        if index < len(items):
             time.sleep(2 * StoreLock.MAX_POLL)
 
 
