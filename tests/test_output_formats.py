@@ -42,7 +42,8 @@ def test_long_json_and_columns_still_give_the_wide_fields(gctl, demo):
 
 
 @pytest.mark.parametrize("args", [["image", "show", "demo"], ["image", "list"],
-                                  ["image", "list", "-c", "id", "-c", "size"], ["config", "show"]])
+                                  ["image", "list", "-c", "id", "-c", "size"], ["config", "show"],
+                                  ["lifecycle", "task"], ["usage"], ["import", "info"]])
 def test_yaml_is_the_json_document(gctl, demo, args):
     as_json = gctl.ok(*args, "-f", "json").json()
     shown = gctl.ok(*args, "-f", "yaml").stdout

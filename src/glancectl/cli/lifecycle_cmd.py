@@ -16,7 +16,7 @@ from glancectl.cli.output import OutputOptions, render_many
 from glancectl.cli.params import pass_env
 
 MACHINES = ("image", "task")
-FORMATS = ("table", "mermaid", "dot", "json")
+FORMATS = ("table", "mermaid", "dot", "json", "yaml")
 SEED_MARK = " (seed)"
 
 
@@ -82,7 +82,7 @@ def dot(machine: str) -> str:
 @click.argument("machine", type=click.Choice(MACHINES), default="image", required=False)
 @option("-f", "--format", "output_format", type=click.Choice(FORMATS), default="table",
         show_default=True, section="Output",
-        help="A table, a diagram to paste into docs (mermaid, Graphviz dot), or JSON.")
+        help="A table, a diagram to paste into docs (mermaid, Graphviz dot), or JSON/YAML.")
 @pass_env
 def lifecycle(env: Env, machine: str, output_format: str) -> None:
     """Show the image or task lifecycle: every allowed status change.
@@ -102,10 +102,10 @@ def lifecycle(env: Env, machine: str, output_format: str) -> None:
         click.echo(mermaid(machine), file=env.stdout, nl=False)
     elif output_format == "dot":
         click.echo(dot(machine), file=env.stdout, nl=False)
-    elif output_format == "json":
+    elif output_format in ("json", "yaml"):
         views = [{"from": m.source, "to": m.target, "how": m.how, "seed": m.seed}
                  for m in moves(machine)]
-        render_many(env, OutputOptions(format="json"), views, ())
+        render_many(env, OutputOptions(format=output_format), views, ())
     else:
         views, previous = [], None
         for m in moves(machine):

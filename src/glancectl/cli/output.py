@@ -53,14 +53,30 @@ def output_options(*, quiet: bool = False, many: bool = False, images: bool = Fa
     ``sizes``: --human-readable alone.
     """
     formats = LIST_FORMATS if many else FORMATS
+    shown = [  # in --help order
+        option("-f", "--format", "output_format", type=click.Choice(formats), section="Output",
+               default="table", show_default=True, help="Output format."),
+        option("-c", "--column", "columns", multiple=True, metavar="NAME", section="Output",
+               help="Show only this column (repeatable), by field name or heading."),
+    ]
+    if quiet:
+        shown.append(option("-q", "--quiet", "quiet_ids", is_flag=True, section="Output",
+                            help="Print only IDs, one per line."))
+    if images:
+        shown.append(option("--long", is_flag=True, section="Output", help=(
+            "More columns: formats, size, checksum and hashes, visibility, owner, tags."
+            if many else "Every field in the table, os_hash_value and locations too.")))
+    if images or sizes:
+        shown.append(option("--human-readable", is_flag=True, section="Output",
+                            help="Sizes in binary units (12.5 MiB) in table, value, csv and "
+                                 "shell output; json and yaml keep bytes."))
+    shown.append(option("--noindent", is_flag=True, section="Output",
+                        help="With -f json: the whole document on one line."))
+    if not many:
+        shown.append(option("--prefix", default="", metavar="PREFIX", section="Output",
+                            help="With -f shell: put PREFIX before every variable name."))
 
     def decorate(func):
-        @option("-f", "--format", "output_format", type=click.Choice(formats), section="Output",
-                default="table", show_default=True, help="Output format.")
-        @option("-c", "--column", "columns", multiple=True, metavar="NAME", section="Output",
-                help="Show only this column (repeatable), by field name or heading.")
-        @option("--noindent", is_flag=True, section="Output",
-                help="With -f json: the whole document on one line.")
         @functools.wraps(func)
         def wrapper(*args, output_format, columns, noindent, quiet_ids=False, long=False,
                     human_readable=False, prefix="", **kwargs):
@@ -68,20 +84,8 @@ def output_options(*, quiet: bool = False, many: bool = False, images: bool = Fa
                                              human_readable, prefix, noindent)
             return func(*args, **kwargs)
 
-        if not many:
-            wrapper = option("--prefix", default="", metavar="PREFIX", section="Output",
-                             help="With -f shell: put PREFIX before every variable name.")(wrapper)
-        if images or sizes:
-            wrapper = option("--human-readable", is_flag=True, section="Output",
-                             help="Sizes in binary units (12.5 MiB) in table, value, csv and "
-                                  "shell output; json and yaml keep bytes.")(wrapper)
-        if images:
-            wrapper = option("--long", is_flag=True, section="Output", help=(
-                "More columns: formats, size, checksum and hashes, visibility, owner, tags."
-                if many else "Every field in the table, os_hash_value and locations too."))(wrapper)
-        if quiet:
-            wrapper = option("-q", "--quiet", "quiet_ids", is_flag=True, section="Output",
-                             help="Print only IDs, one per line.")(wrapper)
+        for add in reversed(shown):
+            wrapper = add(wrapper)
         return wrapper
 
     return decorate
