@@ -261,13 +261,22 @@ def start_push(home, name, *extra):
                           *extra, home=home)
 
 
-def wait_for_remote_saving(sdk, proc, name, timeout=60.0):
-    """The remote image the push made, once Glance is receiving its data."""
+def wait_until_streaming(sdk, proc, name, source_reads, timeout=60.0):
+    """The remote image the push made, once the push is reading its source.
+
+    Glance marks the image saving as the body arrives; `glancectl serve`
+    (waitress) takes the whole body before its app runs, so there the image
+    stays queued: after a short grace the push is interrupted either way.
+    """
     deadline = time.monotonic() + timeout
+    streaming_since = None
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()
         found = remote_images(sdk, name)
-        if found and found[0].status == "saving":
+        if streaming_since is None and found and source_reads():
+            streaming_since = time.monotonic()
+        if found and (found[0].status == "saving" or (
+                streaming_since is not None and time.monotonic() - streaming_since > 2)):
             return found[0]
         time.sleep(0.2)
     raise AssertionError("the push never started sending data")
@@ -275,16 +284,18 @@ def wait_for_remote_saving(sdk, proc, name, timeout=60.0):
 
 @pytest.mark.parametrize("keep", [False, True], ids=["cleaned-up", "keep-on-failure"])
 def test_push_interrupted_mid_stream(gctl, clouds, sdk, http_server, keep):  # noqa: F811
-    # The local data comes from a slow http location, so the push is mid-stream for as
-    # long as the test needs; the signal lands whenever the machine gets there.
-    blob = os.urandom(64 * MiB)
+    # The local data comes from an http location that turns slow once registered (which
+    # reads it to hash it), so the push is mid-stream for minutes if need be; the signal
+    # lands whenever the machine gets there.
+    data = os.urandom(16 * MiB)
+    url = http_server.add("/slow.raw", data)
     name = unique("interrupted")
-    # Registering a location reads it once (size and hashes), so it is served fast for that.
-    gctl.create(name, *FORMATS, "--location", http_server.add("/slow.raw", blob))
-    http_server.add_slow("/slow.raw", blob, delay=0.05, max_seconds=120)
+    gctl.create(name, *FORMATS, "--location", url)
+    http_server.add_slow("/slow.raw", data, delay=0.2, max_seconds=300)
+    reads = len(http_server.requests)  # the registration's, before the push starts
     proc = start_push(gctl.home, name, *(["--keep-on-failure"] if keep else []))
     try:
-        remote = wait_for_remote_saving(sdk, proc, name)
+        remote = wait_until_streaming(sdk, proc, name, lambda: len(http_server.requests) > reads)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
     finally:
