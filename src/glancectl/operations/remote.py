@@ -46,6 +46,8 @@ GLANCE_DIRECT = "glance-direct"
 METHODS = (UPLOAD, GLANCE_DIRECT)
 WAIT_TIMEOUT = 3600.0  # seconds a remote import may take to become active
 POLL_INTERVAL = 0.5
+RETRIES = 4  # of an idempotent call that met a server error (5xx)
+RETRY_PAUSE = 0.5  # seconds, growing with each retry
 CLEANUP_TIMEOUT = 30.0  # seconds to keep trying to delete a half-made remote image
 _RECEIVING = (ImageStatus.SAVING, ImageStatus.UPLOADING)  # Glance still holds the data stream
 SEND_BLOCK = 1024 * 1024  # bytes handed to the HTTP connection per write
@@ -110,6 +112,25 @@ class Remote:
 
     def translated(self):
         return translated(self.cloud)
+
+    def retried(self, call: Callable[[], object]):
+        """An idempotent call (a read, a PATCH that sets values), retried on a server error.
+
+        A busy Glance answers 5xx for a moment now and then (on sqlite, "database
+        is locked" while its import task finishes writing); the retries are few
+        and bounded, and the last error is the one shown.
+        """
+        from openstack import exceptions as sdk
+
+        with self.translated():
+            for attempt in range(RETRIES):
+                try:
+                    return call()
+                except sdk.HttpException as exc:
+                    if (exc.status_code or 0) < 500:
+                        raise
+                time.sleep(RETRY_PAUSE * (attempt + 1))
+            return call()
 
     def get(self, image_id: str):
         """The remote image, or None when it is gone (deleted, or never there)."""
@@ -290,8 +311,7 @@ def _wait_active(remote: Remote, image, timeout: float):
     """Poll until active; an import that fails sends the image back to queued."""
     deadline = time.monotonic() + timeout
     while True:
-        with remote.translated():
-            image = remote.conn.image.get_image(image)
+        image = remote.retried(lambda: remote.conn.image.get_image(image))
         properties = image.properties or {}
         if image.status == ImageStatus.ACTIVE:
             return image
@@ -341,8 +361,7 @@ def _sync_metadata(remote: Remote, record: dict, image):
         changes["is_protected"] = bool(record.get("protected"))
     if not changes:
         return image
-    with remote.translated():
-        return remote.conn.image.update_image(image, **changes)
+    return remote.retried(lambda: remote.conn.image.update_image(image, **changes))
 
 
 def push(store: Store, remote: Remote, ref: str, *, method: str | None = None,
@@ -367,8 +386,8 @@ def push(store: Store, remote: Remote, ref: str, *, method: str | None = None,
         image = _wait_active(remote, image, timeout)
         _check_same_data(record, image, remote.cloud)
         if record.get("protected"):
-            with remote.translated():
-                image = remote.conn.image.update_image(image, is_protected=True)
+            image = remote.retried(
+                lambda: remote.conn.image.update_image(image, is_protected=True))
     except BaseException:
         if not keep_on_failure:
             problem = remote.discard(image)
