@@ -13,6 +13,7 @@ import time
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 
 from tests.conftest import FORMATS, Glancectl, run_launcher
 from tests.glanceserver import glance_server, start_server  # noqa: F401  (fixture)
@@ -130,16 +131,71 @@ def _no_partial_data(home) -> bool:
     return not any((home / "tmp").glob("*")) if (home / "tmp").exists() else True
 
 
-def test_client_hanging_up_mid_upload_leaves_the_image_queued(glance_server):
+def _wait_for_status(cli, image_id: str, wanted: str, seconds: float = 60) -> str:
+    deadline = time.monotonic() + seconds
+    status = cli.show(image_id)["status"]
+    while status != wanted and time.monotonic() < deadline:
+        time.sleep(0.05)
+        status = cli.show(image_id)["status"]
+    return status
+
+
+def test_client_hanging_up_mid_upload_leaves_the_image_queued(glance_server, monkeypatch):
+    """The body streams into the store as it arrives: the image is saving while it does,
+    and a hang-up mid-body is an interrupted upload, back to queued with nothing kept."""
+    cli = Glancectl(glance_server.home, monkeypatch)
     image = glance_server.create(name="hangup")
     sock = _partial_upload(glance_server.url, f"/v2/images/{image['id']}/file",
-                           10 * 1024 * 1024, os.urandom(1024 * 1024))
-    time.sleep(0.2)
-    sock.close()
-    assert glance_server.get(f"/v2/images/{image['id']}").json()["status"] == "queued"
+                           64 * 1024 * 1024, os.urandom(8 * 1024 * 1024))
+    try:
+        assert _wait_for_status(cli, image["id"], "saving") == "saving"
+    finally:
+        sock.close()
+    assert _wait_for_status(cli, image["id"], "queued") == "queued"
+    after = cli.show(image["id"])
+    assert (after["size"], after["checksum"]) == (None, None)
     assert _no_partial_data(glance_server.home)
+    assert not (glance_server.home / "data" / image["id"]).exists()
     # The image takes a whole upload afterwards, and the server is still serving.
     assert glance_server.upload(image["id"], b"whole").status_code == 204
+
+
+def test_chunked_upload_over_the_quota_is_refused_as_it_crosses_it(tmp_path):
+    """The quota holds while bytes arrive: a chunked body far over it is refused with 413
+    after the server took not much more than the quota, and nothing is spooled anywhere."""
+    quota = 4 * 1024 * 1024
+    spool = tmp_path / "server-tmp"
+    spool.mkdir()
+    server = start_server(tmp_path / "home", env={"GLANCECTL_USER_STORAGE_QUOTA": str(quota),
+                                                  "TMPDIR": str(spool)})
+    try:
+        image = server.create(name="over-quota")
+        sent = 0
+        block = os.urandom(64 * 1024)
+        stop_at = time.monotonic() + 60
+
+        def body():  # up to 1 GiB, or a minute: the refusal must come long before either
+            nonlocal sent
+            while sent < 1024 ** 3 and time.monotonic() < stop_at:
+                sent += len(block)
+                yield block
+
+        try:
+            response = server.request("PUT", f"/v2/images/{image['id']}/file", data=body(),
+                                      headers={"Content-Type": "application/octet-stream"})
+        except requests.ConnectionError:
+            response = None  # the server closed on the rest of the body; checked below
+        # What the client got out before the refusal: the quota, plus what sockets buffer.
+        assert sent < quota + 32 * 1024 * 1024, sent
+        if response is not None:
+            message = _error(response, 413, TOO_LARGE)
+            assert message.startswith("Denying attempt to upload image because it exceeds the quota")
+        assert not any(spool.iterdir())
+        after = server.get(f"/v2/images/{image['id']}").json()
+        assert (after["status"], after["size"]) == ("queued", None)
+        assert _no_partial_data(server.home)
+    finally:
+        assert server.stop()[0] == 0
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])

@@ -37,7 +37,8 @@ def check_content_type(req: falcon.Request, allowed: tuple[str, ...], **headers)
 
 def json_body(req: falcon.Request, allowed: tuple[str, ...] = (JSON,), **headers):
     check_content_type(req, allowed, **headers)
-    raw = req.bounded_stream.read()
+    # A chunked body has no Content-Length: read it to its end (cheroot's stream stops there).
+    raw = (req.stream if req.content_length is None else req.bounded_stream).read()
     try:
         return json.loads(raw or b"null")
     except (ValueError, UnicodeDecodeError) as exc:
@@ -52,8 +53,12 @@ def json_object(req: falcon.Request) -> dict:
 
 
 class RequestBody(DataSource):
-    """An upload's body as a data source. waitress hands the app a body only once it has
-    all of it (chunked or not), so ``size`` is exact when the client sent Content-Length."""
+    """An upload's body as a data source, read from the socket as it arrives.
+
+    ``size`` is the Content-Length, if any (a chunked body has none). A client that
+    hangs up before sending it all makes a short read, which the ingest treats as an
+    interrupted upload (or, chunked, cheroot raises on the broken chunk: the same).
+    """
 
     def __init__(self, req: falcon.Request, stopping: threading.Event):
         check_content_type(req, (OCTET_STREAM,))
@@ -70,6 +75,10 @@ class RequestBody(DataSource):
         data = self._stream.read(len(buf))
         buf[:len(data)] = data
         return len(data)
+
+    def _ended_early(self) -> str:
+        return (f"{self.description} ended after {self.bytes_read} of {self.size} bytes "
+                "(the client hung up)")
 
 
 # -- lists ---------------------------------------------------------------------

@@ -1,10 +1,13 @@
-"""Serving the app with waitress: binding, and stopping cleanly on Ctrl-C or SIGTERM.
+"""Serving the app with cheroot: binding, and stopping cleanly on Ctrl-C or SIGTERM.
 
-waitress reads a request's whole body (spooling large ones to a temp file)
-before the app sees it, so a client that hangs up mid-upload never reaches
-the store: the image stays queued. Uploads the app is already writing when
-the server stops are cut off by ``Backend.stopping`` and go back to queued,
-through the same path as an interrupted CLI upload.
+cheroot hands the app a request body as it arrives (``wsgi.input`` reads the
+socket, chunked or not), so an upload goes through the same streaming ingest
+as the CLI's: the image is ``saving`` while bytes arrive, the declared size,
+the size cap and the storage quota are enforced mid-stream, and a client
+that hangs up mid-body is an interrupted upload that goes back to queued.
+When the server stops, uploads in flight stop at their next read (or, if
+their client has gone quiet, when cheroot shuts their sockets) and go back
+to queued through the same path.
 """
 
 from __future__ import annotations
@@ -16,10 +19,10 @@ from typing import Callable
 from glancectl.api.app import Backend, create_app
 from glancectl.errors import InvalidValue
 
-# waitress reads sockets 8 KiB at a time by default; image uploads want bigger reads. And it
-# spools a response past 1 MiB to a temp file; a download may keep 8 MiB in memory instead.
-RECV_BYTES = 1024 * 1024
-OUTBUF = 8 * 1024 * 1024
+# A client may pause this long mid-request (a slow disk, a busy machine) before it counts as gone.
+SOCKET_TIMEOUT = 60
+# On stop, requests in flight get this long to finish before their sockets are shut.
+SHUTDOWN_TIMEOUT = 2
 NO_ACCESS_CONTROL = ("glancectl serve has no access control: anyone who can reach "
                      "{host}:{port} can read, change and delete every image in {home}.")
 
@@ -41,31 +44,56 @@ def check_bind(host: str, allow_remote: bool) -> None:
             hint="Add --allow-remote if every host that can reach it may change the store.")
 
 
+def _gateway():
+    """cheroot's WSGI gateway, closing the connection after a response to an unread body.
+
+    cheroot otherwise reads what is left of a Content-Length body in one read to keep the
+    connection (gigabytes into memory, for an upload refused up front), and leaves an unread
+    chunked body on the socket for the next request to trip over.
+    """
+    from cheroot.server import ChunkedRFile
+    from cheroot.wsgi import Gateway_10
+
+    class Gateway(Gateway_10):
+        def start_response(self, status, headers, exc_info=None):
+            body = self.req.rfile
+            if (getattr(body, "remaining", 0) > 0
+                    or (isinstance(body, ChunkedRFile) and not body.closed)):
+                self.req.close_connection = True
+            return super().start_response(status, headers, exc_info)
+
+    return Gateway
+
+
 def run(backend: Backend, host: str, port: int, *, threads: int,
         on_ready: Callable[[str, int], None]) -> None:
     """Serve until Ctrl-C or SIGTERM; ``on_ready(host, port)`` once listening."""
-    from waitress.server import create_server
+    from cheroot import wsgi
 
+    server = wsgi.Server((host, port), create_app(backend), numthreads=threads,
+                         server_name="glancectl", timeout=SOCKET_TIMEOUT,
+                         shutdown_timeout=SHUTDOWN_TIMEOUT)
+    server.gateway = _gateway()
+    # A chunked body over the cap is cut off by cheroot too; the app checks every other limit.
+    server.max_request_body_size = backend.settings.image_size_cap
     try:
-        server = create_server(
-            create_app(backend), host=host, port=port, threads=threads, ident="glancectl",
-            # A body over the cap is refused before it is spooled; the app checks the rest.
-            max_request_body_size=backend.settings.image_size_cap,
-            clear_untrusted_proxy_headers=True, asyncore_use_poll=True,
-            recv_bytes=RECV_BYTES, outbuf_overflow=OUTBUF, outbuf_high_watermark=OUTBUF)
+        server.prepare()
     except OSError as exc:
         raise InvalidValue(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
     def stop(signum, frame):
-        backend.stopping.set()  # uploads in flight stop reading and go back to queued
+        backend.stopping.set()  # uploads in flight stop at their next read and go back to queued
         raise KeyboardInterrupt
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        on_ready(server.effective_host, server.effective_port)
-        server.run()  # returns once a signal has stopped it and its threads have finished
+        bound_host, bound_port = server.bind_addr[:2]
+        on_ready(bound_host, bound_port)
+        server.serve()
+    except KeyboardInterrupt:
+        pass
     finally:
         backend.stopping.set()
-        server.close()
+        server.stop()  # waits for the threads, shutting the sockets of any that linger
         for sig, handler in previous.items():
             signal.signal(sig, handler)
