@@ -264,9 +264,8 @@ def start_push(home, name, *extra):
 def wait_until_streaming(sdk, proc, name, source_reads, timeout=60.0):
     """The remote image the push made, once the push is reading its source.
 
-    Glance marks the image saving as the body arrives; `glancectl serve`
-    (waitress) takes the whole body before its app runs, so there the image
-    stays queued: after a short grace the push is interrupted either way.
+    Glance and `glancectl serve` mark the image saving as the body arrives;
+    should a server not show it, the push is interrupted after a short grace.
     """
     deadline = time.monotonic() + timeout
     streaming_since = None

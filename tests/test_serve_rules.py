@@ -288,8 +288,8 @@ def test_pending_delete_is_404_over_http_but_kept_for_the_cli(tmp_path, monkeypa
 
 
 def test_an_upload_the_server_is_writing_goes_back_to_queued_when_it_stops(tmp_path, monkeypatch):
-    """waitress hands the app a whole body; stopping while the app writes it into the store
-    cuts the write off through the same path as an interrupted CLI upload."""
+    """Stopping while the body streams into the store cuts the write off through the same
+    path as an interrupted CLI upload."""
     server = start_server(tmp_path / "home")
     cli = Glancectl(server.home, monkeypatch)
     image = server.create(name="stopped-while-saving")

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 import falcon
 
 from glancectl import records
-from glancectl.errors import InvalidValue, StoreUnavailable
+from glancectl.errors import InvalidValue, SourceError, StoreUnavailable
 from glancectl.listing import ImageFilter, TimeFilter
 from glancectl.sources import DataSource
 
@@ -57,7 +57,7 @@ class RequestBody(DataSource):
 
     ``size`` is the Content-Length, if any (a chunked body has none). A client that
     hangs up before sending it all makes a short read, which the ingest treats as an
-    interrupted upload (or, chunked, cheroot raises on the broken chunk: the same).
+    interrupted upload; so does a broken chunk or a socket error, as a SourceError.
     """
 
     def __init__(self, req: falcon.Request, stopping: threading.Event):
@@ -69,10 +69,10 @@ class RequestBody(DataSource):
     def _readinto(self, buf) -> int:
         if self._stopping.is_set():
             raise StoreUnavailable("The server is shutting down; the data was not kept.")
-        readinto = getattr(self._stream, "readinto", None)
-        if readinto is not None:
-            return readinto(buf) or 0
-        data = self._stream.read(len(buf))
+        try:
+            data = self._stream.read(len(buf))
+        except (ValueError, OSError) as exc:  # a broken chunk, a reset, a client gone quiet
+            raise SourceError(f"{self.description} was cut off: {exc}") from None
         buf[:len(data)] = data
         return len(data)
 

@@ -74,8 +74,6 @@ def run(backend: Backend, host: str, port: int, *, threads: int,
                          server_name="glancectl", timeout=SOCKET_TIMEOUT,
                          shutdown_timeout=SHUTDOWN_TIMEOUT)
     server.gateway = _gateway()
-    # A chunked body over the cap is cut off by cheroot too; the app checks every other limit.
-    server.max_request_body_size = backend.settings.image_size_cap
     try:
         server.prepare()
     except OSError as exc:
