@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import signal
+import threading
 from typing import Callable
 
 from glancectl.api.app import Backend, create_app
@@ -79,19 +80,24 @@ def run(backend: Backend, host: str, port: int, *, threads: int,
     except OSError as exc:
         raise InvalidValue(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
+    asked_to_stop = threading.Event()
+
     def stop(signum, frame):
         backend.stopping.set()  # uploads in flight stop at their next read and go back to queued
-        raise KeyboardInterrupt
+        asked_to_stop.set()
 
+    # cheroot's loop runs on its own thread, so a signal never lands inside it half-way.
+    serving = threading.Thread(target=server.serve, name="glancectl-serve", daemon=True)
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
+        serving.start()
         bound_host, bound_port = server.bind_addr[:2]
         on_ready(bound_host, bound_port)
-        server.serve()
-    except KeyboardInterrupt:
-        pass
+        while serving.is_alive() and not asked_to_stop.wait(0.5):
+            pass
     finally:
         backend.stopping.set()
         server.stop()  # waits for the threads, shutting the sockets of any that linger
+        serving.join()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
