@@ -472,6 +472,13 @@ def add_common_args(ap) -> None:
     ap.add_argument("--markdown", action="store_true", help="also print markdown tables")
 
 
+def add_data_path_args(ap, *, mib: int, what: str) -> None:
+    """The options every data-path benchmark shares: file size, rounds, work directory."""
+    ap.add_argument("--mib", type=int, default=mib, help=f"size of {what} in MiB (default {mib})")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    ap.add_argument("--dir", default=None, help="work directory (default: a temp dir under /tmp)")
+
+
 def setup(args) -> dict:
     use_revision(args.rev)
     configure(pyc=not args.no_pyc)

@@ -77,9 +77,7 @@ def make_source(directory: Path, mib: int) -> Path:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--mib", type=int, default=1024, help="size of the test file in MiB (default 1024)")
-    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
-    ap.add_argument("--dir", default=None, help="work directory (default: a temp dir under /tmp)")
+    common.add_data_path_args(ap, mib=1024, what="the test file")
     common.add_common_args(ap)
     args = ap.parse_args()
     info = common.setup(args)
