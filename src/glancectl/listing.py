@@ -10,12 +10,10 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 from glancectl.errors import InvalidValue, MarkerNotFound
 from glancectl.lifecycle import ImageStatus
-from glancectl.records import CONTAINER_FORMATS, DISK_FORMATS, VISIBILITIES, parse_time
-
-IMAGE_SORT_KEYS = (
-    "name", "status", "container_format", "disk_format", "size", "id", "created_at", "updated_at",
+from glancectl.records import (  # noqa: F401 (the sort keys are this module's too)
+    CONTAINER_FORMATS, DISK_FORMATS, IMAGE_SORT_KEYS, TASK_SORT_KEYS, VISIBILITIES, parse_time,
 )
-TASK_SORT_KEYS = ("type", "status", "id", "created_at", "updated_at")
+
 HIDDEN_BY_DEFAULT = frozenset({"deleted", "pending_delete", "killed"})
 # Filters over a fixed set of values: any other value is a mistake, as Glance's 400 says,
 # never a filter that quietly matches nothing.

@@ -58,6 +58,11 @@ _VIEW_FIELDS = tuple(key for key in IMAGE_FIELDS if key != "direct_url")
 # The keys a view copies from the record unchanged (a listing of them needs no view).
 IMAGE_PLAIN_FIELDS = tuple(key for key in _VIEW_FIELDS if key != "locations")
 TASK_PLAIN_FIELDS = TASK_SUMMARY_FIELDS
+# The keys a listing sorts by (``listing``); here so that --help can name them without loading it.
+IMAGE_SORT_KEYS = (
+    "name", "status", "container_format", "disk_format", "size", "id", "created_at", "updated_at",
+)
+TASK_SORT_KEYS = ("type", "status", "id", "created_at", "updated_at")
 
 
 def creation_stamp() -> tuple[str, int]:

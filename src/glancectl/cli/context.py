@@ -12,11 +12,13 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from contextlib import contextmanager
-from typing import IO, Callable, Mapping
+from typing import IO, TYPE_CHECKING, Callable, Mapping
 
 from glancectl.config import Settings, load_settings, resolve_home
 from glancectl.errors import OutputFailed
-from glancectl.store import Store
+
+if TYPE_CHECKING:
+    from glancectl.store import Store
 
 
 class GuardedOutput:
@@ -132,7 +134,9 @@ class Env:
 
     @cached_property
     def store(self) -> Store:
+        # Imported here: --version, --help and `lifecycle` never open a store.
         from glancectl.operations.recovery import sweep
+        from glancectl.store import Store
 
         # Settings only when a write happens: failing an abandoned task needs them.
         return Store(self.home, lock_timeout=self.lock_timeout,

@@ -24,7 +24,6 @@ from glancectl.cli.params import (
 )
 from glancectl.errors import InvalidValue
 from glancectl.lifecycle import ImageStatus
-from glancectl.listing import IMAGE_SORT_KEYS, ImageFilter, TimeFilter, glance_sort
 from glancectl.operations import images as ops
 
 LIST_COLUMNS = ("id", "name", "status")
@@ -151,10 +150,6 @@ def show(env: Env, image_ref: str, output) -> None:
     render_image(env, output, ops.find_image(env.store, image_ref))
 
 
-def _time_filter(value: str | None, what: str) -> TimeFilter | None:
-    return TimeFilter.parse(value, what) if value else None
-
-
 @image.command("list")
 @option("--name", section="Filters", help="Exact name, or in:a,b.")
 @option("--id", "ids", section="Filters", help="Exact ID, or in:a,b.")
@@ -185,8 +180,8 @@ def _time_filter(value: str | None, what: str) -> TimeFilter | None:
 @option("--deleted", "include_deleted", is_flag=True, section="Filters",
         help="Include deleted, pending_delete and killed images.")
 @option("--sort", metavar="KEY[:DIR],...", section="Sorting and paging",
-        shell_complete=complete_from(IMAGE_SORT_KEYS, sort_keys=True),
-        help=f"Sort keys: {', '.join(IMAGE_SORT_KEYS)} (default created_at:desc).")
+        shell_complete=complete_from(records.IMAGE_SORT_KEYS, sort_keys=True),
+        help=f"Sort keys: {', '.join(records.IMAGE_SORT_KEYS)} (default created_at:desc).")
 @option("--sort-key", "sort_keys", multiple=True, hidden=True, section="Sorting and paging")
 @option("--sort-dir", "sort_dirs", multiple=True, hidden=True, section="Sorting and paging")
 @option("--limit", type=click.IntRange(min=0), section="Sorting and paging",
@@ -211,6 +206,9 @@ def list_(env: Env, name, ids, status, visibility, owner, tags, properties, prop
       glancectl image list --created-at gte:2026-01-01T00:00:00Z -q
       glancectl image list --long --human-readable
     """
+    # Imported here: only a listing filters and sorts (start-up of the other commands).
+    from glancectl.listing import ImageFilter, TimeFilter, glance_sort
+
     image_filter = ImageFilter.build(
         exact={"name": name, "id": ids, "status": status, "disk_format": disk_format,
                "container_format": container_format, "checksum": checksum,
@@ -218,8 +216,8 @@ def list_(env: Env, name, ids, status, visibility, owner, tags, properties, prop
         visibility=visibility, owner=owner, tags=tuple(tags),
         properties=dict(records.split_key_value(p) for p in (*properties, *property_filters)),
         size_min=size_min, size_max=size_max,
-        created_at=_time_filter(created_at, "--created-at"),
-        updated_at=_time_filter(updated_at, "--updated-at"),
+        created_at=TimeFilter.parse(created_at, "--created-at") if created_at else None,
+        updated_at=TimeFilter.parse(updated_at, "--updated-at") if updated_at else None,
         protected=protected, os_hidden=os_hidden, include_deleted=include_deleted,
     )
     if sort_keys or sort_dirs:

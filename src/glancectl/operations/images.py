@@ -8,16 +8,17 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Mapping
 
 from glancectl import lifecycle, records
 from glancectl.config import Settings
 from glancectl.errors import Conflict, GlancectlError, InvalidValue, NotFound, PropertyNotFound
 from glancectl.lifecycle import ImageStatus
-from glancectl.listing import IMAGE_SORT_KEYS, ImageFilter, parse_sort, select
 from glancectl.operations import recovery
 from glancectl.store import Store, checked_uuid
-from glancectl import datafiles
+
+if TYPE_CHECKING:
+    from glancectl.listing import ImageFilter
 
 
 def find_image(store: Store, ref: str, *, include_deleted: bool = True) -> dict:
@@ -232,6 +233,9 @@ def list_images(
     keep: Callable[[Mapping], object] | None = None,
 ) -> list:
     """The images ``image_filter`` matches, sorted and paged; ``keep`` picks what is kept of each."""
+    # Imported here: of this module's users, only listings need it (start-up of `image show`).
+    from glancectl.listing import IMAGE_SORT_KEYS, parse_sort, select
+
     keys = parse_sort(sort, IMAGE_SORT_KEYS, "created_at:desc")
     if marker:
         marker = checked_uuid(marker)
@@ -328,6 +332,8 @@ def delete_image(store: Store, settings: Settings, ref: str) -> dict:
         if target == ImageStatus.PENDING_DELETE:
             return move(store, record, target, **extra)
         updated = move(store, record, target, **extra)
+        from glancectl import datafiles  # only a delete touches data: reads start up without it
+
         datafiles.remove_image_data(store, record["id"])
         return updated
 

@@ -3,13 +3,17 @@
 A process writing an image's data holds that image's lease (a flock the
 kernel drops when the process dies), so "no live lease" is proof, not a
 guess by age, that a saving/uploading/importing image has been abandoned.
+
+Reads (``image show``) call ``settled`` on every image they return, so this module
+is on their start-up path; the functions that touch data files import
+``datafiles`` themselves, as only a write or a dead writer needs it.
 """
 
 from __future__ import annotations
 
 import os
 
-from glancectl import datafiles, lifecycle, records
+from glancectl import lifecycle, records
 from glancectl.config import Settings
 from glancectl.errors import GlancectlError
 from glancectl.lifecycle import ImageStatus
@@ -61,6 +65,8 @@ def owns_data(store: Store, record: dict) -> bool:
     status = record["status"]
     if status in lifecycle.IN_FLIGHT_STATUSES:
         return True
+    from glancectl import datafiles  # see the module docstring
+
     own = datafiles.store_location(store, record["id"])
     return status in KEEPS_DATA and any(loc.get("url") == own for loc in record.get("locations") or [])
 
@@ -71,6 +77,8 @@ def owns_staged(record: dict) -> bool:
 
 def data_temps(store: Store, image_id: str) -> list:
     """The temp files holding data being received for an image."""
+    from glancectl import datafiles  # see the module docstring
+
     directory = datafiles.temp_dir(store)
     if not directory.is_dir() or directory.is_symlink():
         return []
@@ -88,6 +96,8 @@ def sweep(store: Store, settings: Settings | None = None) -> list[str]:
     (a failed task's expiry needs them) such a task is failed here.
     All these directories are small, so this is cheap.
     """
+    from glancectl import datafiles  # see the module docstring
+
     done: list[str] = []
     for directory in (store.home, store.images.directory, store.tasks.directory,
                       store.images.names.directory):
@@ -151,6 +161,8 @@ def settle_dead_writer(store: Store, image_id: str) -> list[str]:
     done = _settle(store, image_id)
     record = store.images.get(image_id)
     if record is not None and store.has_dead_lease(image_id):
+        from glancectl import datafiles  # see the module docstring
+
         unowned = datafiles.remove_image_data(
             store, image_id, data=not owns_data(store, record), staged=not owns_staged(record))
         done += [f"removed {path}, which the dead writer of {image_id} left" for path in unowned]
