@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from contextlib import contextmanager
@@ -88,18 +87,20 @@ def _isatty(stream: IO) -> bool:
         return False
 
 
-@dataclass
 class Env:
-    home_option: str | None = None
-    lock_timeout: float = 30.0
-    debug: bool = False
-    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
-    stdin: IO = field(default_factory=lambda: sys.stdin)
-    stdout: IO = field(default_factory=lambda: sys.stdout)
-    stderr: IO = field(default_factory=lambda: sys.stderr)
-
-    def __post_init__(self) -> None:
-        self.stdout = GuardedOutput(self.stdout, self._store_changed)
+    # A plain class, not a dataclass: every command builds one, and a dataclass costs
+    # start-up time to define (bench/startup.py).
+    def __init__(self, home_option: str | None = None, lock_timeout: float = 30.0,
+                 debug: bool = False, environ: Mapping[str, str] | None = None,
+                 stdin: IO | None = None, stdout: IO | None = None, stderr: IO | None = None):
+        """Streams and environ default to the process's own, as they are when it is built."""
+        self.home_option = home_option
+        self.lock_timeout = lock_timeout
+        self.debug = debug
+        self.environ = os.environ if environ is None else environ
+        self.stdin = sys.stdin if stdin is None else stdin
+        self.stdout = GuardedOutput(sys.stdout if stdout is None else stdout, self._store_changed)
+        self.stderr = sys.stderr if stderr is None else stderr
 
     def _store_changed(self) -> bool:
         return "store" in self.__dict__ and self.store.changed

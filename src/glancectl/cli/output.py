@@ -11,9 +11,8 @@ from __future__ import annotations
 import functools
 import json
 import re
-from dataclasses import dataclass
 from operator import itemgetter
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, NamedTuple, Sequence
 
 import click
 
@@ -33,8 +32,7 @@ SIZE_FIELDS = frozenset({"size", "virtual_size", "stored_bytes", "staged_bytes",
 IMAGE_WIDE_FIELDS = ("os_hash_value", "locations", "direct_url")
 
 
-@dataclass(frozen=True)
-class OutputOptions:
+class OutputOptions(NamedTuple):  # frozen, and quicker to define than a dataclass (start-up)
     format: str = "table"
     columns: tuple[str, ...] = ()
     quiet: bool = False
