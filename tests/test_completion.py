@@ -186,6 +186,36 @@ def test_names_a_shell_cannot_take_are_offered_by_id():
         ("dddd", "it's, active")]
 
 
+def test_awkward_names_read_from_the_store_complete_as_the_rules_say(tmp_path):
+    """Names checked for the shell in one pass must give what checking each one gives."""
+    ids = [f"{i:x}{i:x}000000-0000-4000-8000-000000000000" for i in range(1, 10)]
+    records = [{"id": ids[0], "name": "web", "status": "active"},
+               {"id": ids[1], "name": "web server", "status": "active"},   # unsafe, unique
+               {"id": ids[2], "name": "db", "status": "queued"},
+               {"id": ids[3], "name": "w b", "status": "active"},         # unsafe, shared
+               {"id": ids[4], "name": "w b", "status": "killed"},
+               {"id": ids[5], "name": "", "status": "active"},            # empty: by ID
+               {"id": ids[6], "name": None, "status": "active"},
+               {"id": ids[7], "name": "web", "status": "deleted"},        # gone: not counted
+               {"id": ids[8], "name": ids[0], "status": "active", "properties": {"name": "x y"}}]
+    home = tmp_path / "h"
+    write_records(home, "images", records)
+    ctx = cli.make_context("glancectl", ["--home", str(home)], resilient_parsing=True)
+    expected = {
+        "": [(ids[0], f"active, {ids[8]}"), (ids[1], "web server, active"),
+             (ids[3], "w b, active"), (ids[4], "w b, killed"), (ids[5], "(no name), active"),
+             (ids[6], "(no name), active"), ("db", f"queued, {ids[2]}"), ("web", f"active, {ids[0]}")],
+        "w": [("web", f"active, {ids[0]}")],
+        "w b": [(ids[3], "w b, active"), (ids[4], "w b, killed")],
+        "web": [("web", f"active, {ids[0]}")],
+        # A name that is another image's ID: both offered, in the order the store holds them.
+        ids[0][:3]: [(ids[0], "web, active"), (ids[0], f"active, {ids[8]}")],
+    }
+    for typed, want in expected.items():
+        assert [(i.value, i.help) for i in complete_images(ctx, None, typed)] == want, typed
+        assert [(i.value, i.help) for i in image_candidates(records, typed)] == want, typed
+
+
 def test_reading_only_the_shards_that_can_match_finds_every_candidate(tmp_path):
     rng = random.Random(7)
     words = ["cirros", "ubuntu", "Ubuntu", "debian", "déjà", "cd", "my image", "a/b"]

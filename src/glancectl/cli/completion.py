@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from operator import itemgetter
 from typing import Iterable, Iterator, Mapping
 
 import click
@@ -95,14 +96,16 @@ def completion(shell: str) -> None:
 
 # -- completers: read-only, quiet, quick ---------------------------------------
 
-def _records(ctx: click.Context, table: str, incomplete: str, *, by_name: bool) -> Iterator[Mapping]:
-    """The records of ``table`` ("images" or "tasks") that may match ``incomplete``.
+def _records(ctx: click.Context, table: str, incomplete: str, fields: tuple[str, ...], *,
+             by_name: bool) -> Iterator[tuple]:
+    """``fields`` of each record of ``table`` ("images" or "tasks") that may match ``incomplete``.
 
     Reads the home this command line names, without the lock, and writes
     nothing. A shard is parsed only if it can hold a match: its file name is
     the first two hex digits of its IDs, and (``by_name``) its raw text is
     searched for the typed name first, so a narrowing Tab parses a few shards
-    instead of all of them.
+    instead of all of them. Only ``fields`` are kept: a Tab on 10,000 images
+    then frees each shard's records as it goes, instead of holding them all.
     """
     from glancectl.cli.context import Env
     from glancectl.storage import bulk_loads, collector_paused
@@ -120,7 +123,8 @@ def _records(ctx: click.Context, table: str, incomplete: str, *, by_name: bool) 
         for path in shards.shard_paths():
             raw = path.read_bytes()
             if path.stem.startswith(id_prefix) or (name_key is not None and name_key.search(raw)):
-                yield from loads(raw).get(table, {}).values()
+                yield from [tuple(map(record.get, fields))
+                            for record in loads(raw).get(table, {}).values()]
 
 
 _SHELL_SAFE = re.compile(r"[\w.,:@%+=/-]+")
@@ -135,6 +139,18 @@ def _shell_safe(text: str) -> bool:
     return bool(_SHELL_SAFE.fullmatch(text))
 
 
+def _unsafe_names(names: Iterable[str]) -> set[str]:
+    """The ``names`` that are not ``_shell_safe``, checked in one pass when all are."""
+    names = [name for name in names if name]
+    # The pattern is one character class, so the names joined match only if each does.
+    if not names or _SHELL_SAFE.fullmatch("".join(names)):
+        return set()
+    return {name for name in names if not _shell_safe(name)}
+
+
+IMAGE_FIELDS = ("id", "name", "status")
+
+
 def image_candidates(records: Iterable[Mapping], incomplete: str, *,
                      statuses: frozenset[str] | None = None, given: Iterable[str] = ()) -> list:
     """One candidate per image: its name when no other image has it, else its ID.
@@ -144,42 +160,57 @@ def image_candidates(records: Iterable[Mapping], incomplete: str, *,
     those images' IDs. ``statuses``: only images the command works on. Images
     already ``given`` on the line (``image delete a <Tab>``) are not offered again.
     """
+    return _image_candidates([tuple(map(r.get, IMAGE_FIELDS)) for r in records], incomplete,
+                             statuses=statuses, given=given)
+
+
+def _image_candidates(images: Iterable[tuple], incomplete: str, *,
+                      statuses: frozenset[str] | None = None, given: Iterable[str] = ()) -> list:
+    """``image_candidates`` of (id, name, status) tuples, the form the store is read in."""
     from click.shell_completion import CompletionItem
 
     given = set(given)
-    live = [r for r in records if r.get("status") not in HIDDEN_STATUSES and r.get("id")]
+    live = [image for image in images if image[2] not in HIDDEN_STATUSES and image[0]]
     # A name is a usable reference only if no other live image has it, offered or not.
-    names = Counter(r.get("name") for r in live)
-    live = [r for r in live if (statuses is None or r.get("status") in statuses)
-            and r["id"] not in given and r.get("name") not in given]
+    names = Counter(name for _, name, _ in live)
+    live = [(image_id, name, status) for image_id, name, status in live
+            if (statuses is None or status in statuses)
+            and image_id not in given and name not in given]
+    unsafe = _unsafe_names(name for _, name, _ in live if name and name.startswith(incomplete))
     id_prefix = incomplete.lower()
-    items, shared = [], set()
-    for record in live:
-        image_id, name, status = record["id"], record.get("name"), record.get("status")
-        unique = bool(name) and names[name] == 1 and _shell_safe(name)
+    offered, shared = [], set()
+    for image_id, name, status in live:
+        unique = bool(name) and names[name] == 1 and name not in unsafe
         if unique and name.startswith(incomplete):
-            items.append(CompletionItem(name, help=f"{status}, {image_id}"))
-        elif (incomplete and name and not unique and _shell_safe(name)
+            offered.append((name, f"{status}, {image_id}"))
+        elif (incomplete and name and not unique and name not in unsafe
               and name.startswith(incomplete) and name != incomplete):
             shared.add(name)
-        label = name if name and name.isprintable() else "(no name)"
         if ((incomplete or not unique) and image_id.startswith(id_prefix)) or (
                 incomplete and name == incomplete and not unique):
-            items.append(CompletionItem(image_id, help=f"{label}, {status}"))
-    items += [CompletionItem(name, help=f"{names[name]} images") for name in shared]
-    return sorted(items, key=lambda item: item.value)
+            label = name if name and name.isprintable() else "(no name)"
+            offered.append((image_id, f"{label}, {status}"))
+    offered += [(name, f"{names[name]} images") for name in shared]
+    offered.sort(key=_first)
+    return [CompletionItem(value, help=help) for value, help in offered]
+
+
+_first = itemgetter(0)
+TASK_FIELDS = ("id", "type", "status")
 
 
 def task_candidates(records: Iterable[Mapping], incomplete: str) -> list:
+    return _task_candidates([tuple(map(r.get, TASK_FIELDS)) for r in records], incomplete)
+
+
+def _task_candidates(tasks: Iterable[tuple], incomplete: str) -> list:
+    """``task_candidates`` of (id, type, status) tuples, the form the store is read in."""
     from click.shell_completion import CompletionItem
 
     id_prefix = incomplete.lower()
-    items = [
-        CompletionItem(record["id"], help=f"{record.get('type') or 'task'}, {record.get('status')}")
-        for record in records
-        if record.get("id") and record["id"].startswith(id_prefix)
-    ]
-    return sorted(items, key=lambda item: item.value)
+    offered = sorted(((task_id, f"{kind or 'task'}, {status}") for task_id, kind, status in tasks
+                      if task_id and task_id.startswith(id_prefix)), key=_first)
+    return [CompletionItem(value, help=help) for value, help in offered]
 
 
 def complete_images(ctx: click.Context, param, incomplete: str, *,
@@ -187,9 +218,9 @@ def complete_images(ctx: click.Context, param, incomplete: str, *,
     """shell_complete for IMAGE arguments."""
     try:
         given = ctx.params.get(param.name) if param is not None else None
-        return image_candidates(_records(ctx, "images", incomplete, by_name=True), incomplete,
-                                statuses=statuses,
-                                given=given if isinstance(given, (tuple, list)) else ())
+        return _image_candidates(_records(ctx, "images", incomplete, IMAGE_FIELDS, by_name=True),
+                                 incomplete, statuses=statuses,
+                                 given=given if isinstance(given, (tuple, list)) else ())
     except (Exception, KeyboardInterrupt):  # a prompt is no place for a traceback
         return []
 
@@ -197,6 +228,7 @@ def complete_images(ctx: click.Context, param, incomplete: str, *,
 def complete_tasks(ctx: click.Context, param, incomplete: str) -> list:
     """shell_complete for TASK arguments: task IDs, with type and status as help."""
     try:
-        return task_candidates(_records(ctx, "tasks", incomplete, by_name=False), incomplete)
+        return _task_candidates(_records(ctx, "tasks", incomplete, TASK_FIELDS, by_name=False),
+                                incomplete)
     except (Exception, KeyboardInterrupt):
         return []
