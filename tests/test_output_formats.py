@@ -171,3 +171,53 @@ def test_shell_values_on_a_terminal_show_control_characters_as_escapes():
         render_one(Env(stdout=out, stderr=io.StringIO(), environ={}), OutputOptions(format="shell"),
                    {"name": "a\x1b[31mb"})
         assert out.getvalue() == expected
+
+
+def _standard_json(value) -> str:
+    """What the standard library prints, with to_json's escapes: the bytes every path must match."""
+    c1 = {code: f"\\u{code:04x}" for code in range(0x7F, 0xA0)}
+    return json.dumps(value, indent=2, ensure_ascii=False).translate(c1) + "\n"
+
+
+def test_list_json_prints_what_the_standard_encoder_prints_for_awkward_records(gctl, home):
+    """A listing's JSON is made in bulk (orjson, records of the stored shape taking a
+    shortcut); it must be the standard encoder's text, byte for byte, for any record."""
+    gctl.create("plain", *FORMATS, "--property", "os_distro=debian")
+    gctl.create("controls", "--property", "note=x\u0085y\x7fz\u00a0", "--property", "emoji=🐍",
+                "--property", 'quote="\\', "--tag", "ü")
+    located, huge = gctl.create("located"), gctl.create("huge")
+    # A store written by hand or an older version: a number orjson cannot encode, keys in
+    # another order than glancectl writes them, a location as older versions named it.
+    for shard in sorted((home / "images").glob("*.json")):
+        doc = json.loads(shard.read_text())
+        for key, record in doc["images"].items():
+            if record["id"] == huge["id"]:
+                record["properties"]["big"] = 2 ** 70
+                doc["images"][key] = dict(reversed(list(record.items())))
+            if record["id"] == located["id"]:
+                record["locations"] = [{"url": "http://example.com/x.img", "metadata": {"store": "local"}}]
+        shard.write_text(json.dumps(doc))
+    listed = gctl.ok("image", "list", "-f", "json").stdout
+    compact = gctl.ok("image", "list", "-f", "json", "--noindent").stdout  # the standard encoder
+    document = json.loads(compact)
+    assert listed == _standard_json(document)
+    assert {i["name"] for i in document} == {"plain", "controls", "located", "huge"}
+    assert "x\\u0085y\\u007fz\u00a0" in listed and "🐍" in listed and 2 ** 70 in [
+        i.get("big") for i in document]
+    assert [i["locations"] for i in document if i["name"] == "located"] == [
+        [{"url": "http://example.com/x.img", "metadata": {"store": "http"}}]]
+
+
+def test_a_record_in_another_key_order_shows_the_same_as_one_glancectl_wrote(gctl):
+    """image_view's shortcut for records as new_image writes them gives the general answer."""
+    from glancectl import records
+
+    made = records.new_image(image_id=None, name="n", disk_format="raw", container_format="bare",
+                             visibility="shared", protected=False, os_hidden=False, min_disk=0,
+                             min_ram=0, properties={"b": "2", "a": "1"},
+                             tags=["t"], owner="me")
+    reordered = dict(reversed(list(made.items())))
+    assert list(records.image_view(made).items()) == list(records.image_view(reordered).items())
+    shown = records.image_view(made)
+    assert list(shown)[-5:] == ["file", "schema", "self", "a", "b"] and shown["id"] == made["id"]
+    assert "properties" not in shown and "created_ns" not in shown

@@ -63,6 +63,13 @@ IMAGE_SORT_KEYS = (
     "name", "status", "container_format", "disk_format", "size", "id", "created_at", "updated_at",
 )
 TASK_SORT_KEYS = ("type", "status", "id", "created_at", "updated_at")
+# The keys of an image record in the order new_image writes them (updates keep the order).
+_STORED_ORDER = (
+    "id", "name", "status", "visibility", "protected", "os_hidden", "disk_format",
+    "container_format", "min_disk", "min_ram", "size", "virtual_size", "checksum",
+    "os_hash_algo", "os_hash_value", "owner", "tags", "locations", "properties",
+    "created_at", "created_ns", "updated_at",
+)
 
 
 def creation_stamp() -> tuple[str, int]:
@@ -283,16 +290,22 @@ def new_image(
 
 def image_view(record: Mapping) -> dict:
     """The record as Glance v2 shows it: core fields, then custom properties at top level."""
-    get = record.get
-    view = dict(zip(_VIEW_FIELDS, map(get, _VIEW_FIELDS)))  # a listing calls this per image
-    view["locations"] = [_location_view(loc) for loc in get("locations") or ()]
-    if get("direct_url"):
-        view["direct_url"] = record["direct_url"]
+    if tuple(record) == _STORED_ORDER and not record["locations"]:
+        # As new_image writes it: a copy less the bookkeeping keys has every core
+        # field in the view's order, in a third of the time (a listing calls this per image).
+        view = record.copy()
+        del view["properties"], view["created_ns"]
+    else:
+        get = record.get
+        view = dict(zip(_VIEW_FIELDS, map(get, _VIEW_FIELDS)))
+        view["locations"] = [_location_view(loc) for loc in get("locations") or ()]
+        if get("direct_url"):
+            view["direct_url"] = record["direct_url"]
     image_id = record["id"]
     view["file"] = f"/v2/images/{image_id}/file"
     view["schema"] = "/v2/schemas/image"
     view["self"] = f"/v2/images/{image_id}"
-    properties = get("properties")
+    properties = record.get("properties")
     if properties:
         for key in sorted(properties):
             if key not in view:

@@ -18,6 +18,7 @@ import click
 
 from glancectl import records
 from glancectl.cli.helptext import option
+from glancectl.storage import collector_paused
 
 FORMATS = ("table", "json", "yaml", "value", "csv", "shell")
 # -f shell prints one record; a list has no shell form (cliff offers none either).
@@ -146,6 +147,11 @@ def human(value, *, escape: bool = True) -> str:
     return safe_text(text) if escape else text
 
 
+def _cell(value) -> str:
+    """``human(value)``, the common case (printable text) first: a long listing has many cells."""
+    return value if type(value) is str and value.isprintable() else human(value)
+
+
 def _text(value) -> str:
     if type(value) is str:  # most values: the quick way first
         return value
@@ -195,8 +201,14 @@ def _shown(output: OutputOptions, views: Sequence[Mapping]) -> list[dict]:
     """The records as text formats show them: sizes in binary units with --human-readable."""
     if not output.human_readable:
         return list(views)
-    return [{k: human_size(v) if k in SIZE_FIELDS and isinstance(v, int) and not isinstance(v, bool)
-             else v for k, v in view.items()} for view in views]
+    return [{k: _human_sized(k, v) for k, v in view.items()} for view in views]
+
+
+def _human_sized(key: str, value):
+    """A byte count in binary units ("12.5 MiB"); any other value as it is."""
+    if key in SIZE_FIELDS and isinstance(value, int) and not isinstance(value, bool):
+        return human_size(value)
+    return value
 
 
 def _document(env, output: OutputOptions, value) -> None:
@@ -220,21 +232,22 @@ def _json_list_item() -> Callable[[object], bytes]:
         return b"\\u%04x" % ord(match.group().decode())
 
     def slow(value) -> bytes:
-        return to_json(value).encode()
+        return b"  " + to_json(value).encode().replace(b"\n", b"\n  ")
 
     try:
         import orjson
     except ImportError:
-        dumps = slow
-    else:
-        def dumps(value) -> bytes:
-            try:
-                raw = orjson.dumps(value, option=orjson.OPT_INDENT_2)
-            except TypeError:  # orjson.JSONEncodeError: a huge integer, a lone surrogate
-                return slow(value)
-            return c1.sub(escape, raw) if b"\x7f" in raw or b"\xc2" in raw else raw
+        return slow
 
-    return lambda value: b"  " + dumps(value).replace(b"\n", b"\n  ")
+    def item(value) -> bytes:
+        try:
+            # "[\n" + the value indented as an element + "\n]": the slice is the element.
+            raw = orjson.dumps([value], option=orjson.OPT_INDENT_2)[2:-2]
+        except TypeError:  # orjson.JSONEncodeError: a huge integer, a lone surrogate
+            return slow(value)
+        return c1.sub(escape, raw) if b"\x7f" in raw or b"\xc2" in raw else raw
+
+    return item
 
 
 def _write_json_list(env, items: Sequence[bytes]) -> None:
@@ -260,8 +273,7 @@ def _write_json_list(env, items: Sequence[bytes]) -> None:
         binary.flush()
 
 
-def _plain_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    rows = [list(r) for r in rows]
+def _plain_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     widths = [len(h) for h in headers]
     for i, column in enumerate(zip(*rows)):  # a column at a time: a long listing has many rows
         if "\n" in "".join(column):
@@ -318,7 +330,7 @@ def _table(env, headers: Sequence[str], rows: list[list[str]]) -> None:
 
 def _value_lines(env, rows: Iterable[Sequence]) -> None:
     """``-f value``: each row's values, space-separated, a line each."""
-    env.stdout.write("".join(" ".join(map(human, row)) + "\n" for row in rows))
+    env.stdout.write("".join(" ".join(map(_cell, row)) + "\n" for row in rows))
 
 
 def _csv(env, headers: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
@@ -384,13 +396,21 @@ def render_many(
     if output.format in ("json", "yaml"):
         _document(env, output, [dict(v) if keys is None else {k: v.get(k) for k in keys} for v in views])
         return
-    views = _shown(output, views)
+    _render_rows(env, output, keys, [[v.get(k) for k in keys] for v in views])
+
+
+def _render_rows(env, output: OutputOptions, keys: Sequence[str], rows: list[Sequence]) -> None:
+    """Rows of raw values, one for each of ``keys``, as -f value, csv or a table."""
+    if output.human_readable:
+        rows = [list(map(_human_sized, keys, row)) for row in rows]
     if output.format == "value":
-        _value_lines(env, ([view.get(k) for k in keys] for view in views))
-    elif output.format == "csv":
-        _csv(env, [safe_text(heading(k)) for k in keys], [[human(v.get(k)) for k in keys] for v in views])
+        _value_lines(env, rows)
+        return
+    cells = [list(map(_cell, row)) for row in rows]
+    if output.format == "csv":
+        _csv(env, [safe_text(heading(k)) for k in keys], cells)
     else:
-        _table(env, [safe_text(heading(k)) for k in keys], [[human(v.get(k)) for k in keys] for v in views])
+        _table(env, [safe_text(heading(k)) for k in keys], cells)
 
 
 class ListOutput:
@@ -414,12 +434,16 @@ class ListOutput:
             self._emit = functools.partial(_write_json_list, env)
         elif (keys := self._plain_keys(plain)) is not None:
             self.keep = lambda record: tuple(map(record.get, keys))
-            if output.format == "value" and not output.human_readable:
-                columns = [keys.index(k) for k in self._chosen(keys)]
-                self._emit = lambda rows: _value_lines(env, (map(row.__getitem__, columns) for row in rows))
-            else:
+            chosen = self._chosen(keys)
+            if output.format in ("json", "yaml"):
                 self._emit = lambda rows: render_many(
                     env, output, [dict(zip(keys, row)) for row in rows], table_columns)
+            elif chosen == list(keys):
+                self._emit = lambda rows: _render_rows(env, output, chosen, rows)
+            else:  # -c named them in another order, or more than once
+                columns = [keys.index(k) for k in chosen]
+                self._emit = lambda rows: _render_rows(
+                    env, output, chosen, [[row[i] for i in columns] for row in rows])
         else:
             self.keep = view
             self._emit = lambda views: render_many(env, output, views, table_columns)
@@ -445,4 +469,5 @@ class ListOutput:
         self.env.stdout.write("".join(f"{i}\n" for i in ids))
 
     def emit(self, kept: Sequence) -> None:
-        self._emit(kept)
+        with collector_paused():  # as while reading: rows of plain values, no cycles to find
+            self._emit(kept)

@@ -415,11 +415,15 @@ def list_tasks(store: Store, settings: Settings, *, status: str | None = None,
         check_filter_value("type", task_type, TASK_TYPES)
     if marker:
         marker = checked_uuid(marker)
-    found = (settle_if_dead(store, settings, t) for t in store.tasks.all()
-             if image_id is None or t.get("image_id") == image_id)
-    found = (t for t in found
-             if (status is None or t["status"] == status)
-             and (task_type is None or t["type"] == task_type))
+    final = lifecycle.FINAL_TASK_STATUSES  # only an unfinished task can be abandoned: skip the call
+    found = store.tasks.all()
+    if image_id is not None:
+        found = (t for t in found if t.get("image_id") == image_id)
+    found = (t if t["status"] in final else settle_if_dead(store, settings, t) for t in found)
+    if status is not None or task_type is not None:
+        found = (t for t in found
+                 if (status is None or t["status"] == status)
+                 and (task_type is None or t["type"] == task_type))
     return select(found, keys, marker=marker, limit=limit, keep=keep)
 
 
