@@ -126,11 +126,11 @@ def _template() -> dict:
     )
 
 
-def make_records(count: int, seed: int = 1) -> list[dict]:
+def make_records(count: int, seed: int = 1, data_dir: str = "/srv/glancectl/data") -> list[dict]:
     """``count`` realistic image records, deterministic for a given seed.
 
-    Mix: ~70% active (with size, checksum, sha512), ~10% of those registered by
-    location (locations + direct_url), ~15% queued, ~5% deactivated, ~5% deleted
+    Mix: ~70% active (with size, checksum, sha512, and the location of their data in
+    ``data_dir``; ~10% of them an http location instead), ~15% queued, ~5% deactivated, ~5% deleted
     (with deleted_at); a few custom properties and tags each; a few protected or hidden.
     """
     from glancectl.records import current_owner
@@ -186,10 +186,16 @@ def make_records(count: int, seed: int = 1) -> list[dict]:
                 "os_hash_algo": "sha512",
                 "os_hash_value": "%0128x" % rng.getrandbits(512),
             })
+            # As the CLI leaves them: uploaded data is a file location in the store (and
+            # the upload writes status_reason after the other fields); 10% were
+            # registered with `image location add` instead.
             if rng.random() < 0.10:
-                url = f"file:///srv/images/{image_id}"
-                rec["locations"] = [{"url": url, "metadata": {"store": "file"}}]
-                rec["direct_url"] = url
+                rec["locations"] = [{"url": f"http://images.example.com/{image_id}.img",
+                                     "metadata": {"store": "http"}}]
+            else:
+                rec["locations"] = [{"url": f"file://{data_dir}/{image_id}",
+                                     "metadata": {"store": "file"}}]
+                rec["status_reason"] = None
         if status == "deleted":
             rec["deleted_at"] = stamp
             rec["protected"] = False
@@ -211,7 +217,7 @@ def populate(home: Path, count: int, seed: int = 1) -> list[dict]:
     ``meta.json``, plus the name index the measured code would keep (built by
     that code), so what is measured is the store users have. Returns the records.
     """
-    recs = make_records(count, seed)
+    recs = make_records(count, seed, data_dir=str(home.resolve() / "data"))
     _write_table(home, "images", recs)
     _write_indexes(home)
     return recs

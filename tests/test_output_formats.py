@@ -208,16 +208,30 @@ def test_list_json_prints_what_the_standard_encoder_prints_for_awkward_records(g
         [{"url": "http://example.com/x.img", "metadata": {"store": "http"}}]]
 
 
-def test_a_record_in_another_key_order_shows_the_same_as_one_glancectl_wrote(gctl):
-    """image_view's shortcut for records as new_image writes them gives the general answer."""
+def _reordered(record: dict) -> dict:
+    return dict(reversed(list(record.items())))
+
+
+@pytest.mark.parametrize("later", [
+    {},
+    {"status_reason": None, "locations": [{"url": "file:///d/x", "metadata": {"store": "local"}}]},
+    {"deleted_at": "2026-01-01T00:00:00Z", "direct_url": "http://example.com/x"},
+    {"direct_url": None, "exit_code": 3, "locations": None},
+])
+def test_a_record_in_another_key_order_shows_the_same_as_one_glancectl_wrote(later):
+    """image_view's shortcut for records as new_image writes them (and as later writes
+    append to them) gives the general answer."""
     from glancectl import records
 
     made = records.new_image(image_id=None, name="n", disk_format="raw", container_format="bare",
                              visibility="shared", protected=False, os_hidden=False, min_disk=0,
-                             min_ram=0, properties={"b": "2", "a": "1"},
-                             tags=["t"], owner="me")
-    reordered = dict(reversed(list(made.items())))
-    assert list(records.image_view(made).items()) == list(records.image_view(reordered).items())
+                             min_ram=0, properties={"b": "2", "a": "1"}, tags=["t"], owner="me")
+    made.update(later)
     shown = records.image_view(made)
+    assert list(shown.items()) == list(records.image_view(_reordered(made)).items())
     assert list(shown)[-5:] == ["file", "schema", "self", "a", "b"] and shown["id"] == made["id"]
-    assert "properties" not in shown and "created_ns" not in shown
+    assert not {"properties", "created_ns", "status_reason", "deleted_at", "exit_code"} & set(shown)
+    assert ("direct_url" in shown) == bool(later.get("direct_url"))
+    # A hand-edited store: a property named like a core field never hides the field.
+    made["properties"]["name"] = "a clash"
+    assert records.image_view(made)["name"] == "n" and list(records.image_view(made))[-2:] == ["a", "b"]

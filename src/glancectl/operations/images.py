@@ -239,9 +239,18 @@ def list_images(
     keys = parse_sort(sort, IMAGE_SORT_KEYS, "created_at:desc")
     if marker:
         marker = checked_uuid(marker)
+    return select(_settled_matches(store, image_filter.predicate), keys, marker=marker, limit=limit,
+                  keep=keep)
+
+
+def _settled_matches(store: Store, matches: Callable[[Mapping], bool]) -> Iterator[dict]:
+    """Every image ``matches`` keeps, after settling any whose writer died."""
     in_flight = lifecycle.IN_FLIGHT_STATUSES  # only these can have a dead writer: skip the call
-    settled = (recovery.settled(store, r) if r["status"] in in_flight else r for r in store.images.all())
-    return select(filter(image_filter.predicate, settled), keys, marker=marker, limit=limit, keep=keep)
+    for record in store.images.all():
+        if record["status"] in in_flight:
+            record = recovery.settled(store, record)
+        if matches(record):
+            yield record
 
 
 @dataclass
