@@ -217,6 +217,9 @@ def _reordered(record: dict) -> dict:
     {"status_reason": None, "locations": [{"url": "file:///d/x", "metadata": {"store": "local"}}]},
     {"deleted_at": "2026-01-01T00:00:00Z", "direct_url": "http://example.com/x"},
     {"direct_url": None, "exit_code": 3, "locations": None},
+    {"locations": [{"url": "http://example.com/x", "metadata": {"store": "http", "k": "v"}},
+                   {"metadata": {"store": "file"}, "url": "file:///d/y"},
+                   {"url": 3, "metadata": {"store": "file"}}, {"url": "https://e/z", "metadata": {}}]},
 ])
 def test_a_record_in_another_key_order_shows_the_same_as_one_glancectl_wrote(later):
     """image_view's shortcut for records as new_image writes them (and as later writes
@@ -229,6 +232,9 @@ def test_a_record_in_another_key_order_shows_the_same_as_one_glancectl_wrote(lat
     made.update(later)
     shown = records.image_view(made)
     assert list(shown.items()) == list(records.image_view(_reordered(made)).items())
+    general = [records.location_entry(loc["url"], loc["metadata"]) if type(loc["url"]) is str else loc
+               for loc in made["locations"] or ()]
+    assert [list(loc.items()) for loc in shown["locations"]] == [list(loc.items()) for loc in general]
     assert list(shown)[-5:] == ["file", "schema", "self", "a", "b"] and shown["id"] == made["id"]
     assert not {"properties", "created_ns", "status_reason", "deleted_at", "exit_code"} & set(shown)
     assert ("direct_url" in shown) == bool(later.get("direct_url"))

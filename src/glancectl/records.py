@@ -27,6 +27,8 @@ MAX_DB_INT = 2**31 - 1
 MAX_PROPERTY_VALUE_BYTES = 65535
 # The stores a location's metadata may name (Glance's enabled_backends here), by URL scheme.
 LOCATION_STORES = {"file": "file", "http": "http", "https": "http"}
+_STORE_NAMES = frozenset(LOCATION_STORES.values())
+_LOCATION_KEYS = ("url", "metadata")
 
 READ_ONLY_ATTRIBUTES = frozenset(
     {"id", "status", "size", "virtual_size", "checksum", "os_hash_algo", "os_hash_value",
@@ -223,7 +225,7 @@ def location_entry(url: str, metadata: Mapping | None = None) -> dict:
     if metadata is not None and not isinstance(metadata, Mapping):
         raise InvalidValue("location metadata must be a JSON object")
     entry = dict(metadata or {})
-    if entry.get("store") not in LOCATION_STORES.values():
+    if entry.get("store") not in _STORE_NAMES:
         store = LOCATION_STORES.get(url.partition(":")[0].lower())
         if store is not None:
             entry["store"] = store
@@ -232,7 +234,10 @@ def location_entry(url: str, metadata: Mapping | None = None) -> dict:
 
 def _location_view(location: Mapping) -> Mapping:
     """A stored location as shown: its store named; a mis-shaped one shown as it is."""
-    url, metadata = location.get("url"), location.get("metadata")
+    metadata = location.get("metadata")
+    if type(metadata) is dict and metadata.get("store") in _STORE_NAMES and tuple(location) == _LOCATION_KEYS:
+        return location  # as location_entry wrote it: shown unchanged (a listing has many)
+    url = location.get("url")
     if not isinstance(url, str) or not isinstance(metadata, (Mapping, type(None))):
         return location
     return location_entry(url, metadata)
