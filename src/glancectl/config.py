@@ -1,10 +1,8 @@
-"""Where the store lives and the Glance settings that shape its rules.
+"""The Glance settings that shape the store's rules.
 
-Precedence, highest first:
-
-* home: ``--home DIR``, then ``GLANCECTL_HOME``, then the platform's user data dir;
-* settings: ``GLANCECTL_<NAME>`` in the environment, then ``<home>/glancectl.toml``,
-  then Glance's defaults.
+Precedence, highest first: ``GLANCECTL_<NAME>`` in the environment, then
+``<home>/glancectl.toml``, then Glance's defaults. (Where the home is comes
+from ``cli.context.resolve_home``.)
 
 Settings are read once per command and passed down explicitly; nothing
 below the CLI reads the environment.
@@ -22,17 +20,6 @@ from glancectl.errors import InvalidValue
 CONFIG_FILE_NAME = "glancectl.toml"
 ENV_PREFIX = "GLANCECTL_"
 TiB = 1024**4
-
-
-def resolve_home(option: str | None, environ: Mapping[str, str]) -> tuple[Path, str]:
-    """The store home and where it came from; a symlinked home is followed once, here."""
-    if option:
-        return Path(option).expanduser().resolve(), "--home"
-    if environ.get("GLANCECTL_HOME"):
-        return Path(environ["GLANCECTL_HOME"]).expanduser().resolve(), "GLANCECTL_HOME"
-    import platformdirs  # only needed when no home is given
-
-    return Path(platformdirs.user_data_dir("glancectl", appauthor=False)).resolve(), "platform default"
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import os
-import zlib
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -40,7 +39,12 @@ from glancectl.storage import collector_paused, create_temp, ensure_dir, remove_
 INDEX_VERSION = 1
 MANIFEST = "manifest.json"
 SHARD_SUFFIX = ".json"
-_EMPTY_CRC = zlib.crc32(b"{}")
+
+
+def _crc32(data: bytes) -> int:
+    import zlib  # here, not at the top: a lookup by ID never needs it (start-up of `image show`)
+
+    return zlib.crc32(data)
 
 
 class _Unusable(Exception):
@@ -48,7 +52,7 @@ class _Unusable(Exception):
 
 
 def name_shard(name: str) -> str:
-    return f"{zlib.crc32(name.encode('utf-8', 'surrogatepass')) & 0xFF:02x}"
+    return f"{_crc32(name.encode('utf-8', 'surrogatepass')) & 0xFF:02x}"
 
 
 def shard_identity(st: os.stat_result) -> list[int]:
@@ -73,7 +77,7 @@ class NameIndex:
             raw = b"{}"  # the manifest's checksum of a name file that holds no names
         except OSError as exc:
             raise _Unusable(path) from exc
-        if crc is not None and zlib.crc32(raw) != crc:
+        if crc is not None and _crc32(raw) != crc:
             raise _Unusable(path)
         try:
             data = json.loads(raw)
@@ -87,7 +91,7 @@ class NameIndex:
         return self.directory / f"{key}{SHARD_SUFFIX}"
 
     def _names(self, manifest: dict, key: str) -> dict:
-        return self._read(self._name_file(key), manifest["names"].get(key, _EMPTY_CRC))
+        return self._read(self._name_file(key), manifest["names"].get(key, _crc32(b"{}")))
 
     def shard_identities(self) -> dict[str, list[int]]:
         """The identity of every image shard file as it is now."""
@@ -267,4 +271,4 @@ def _write(path: Path, payload: bytes) -> int:
     except BaseException:
         remove_quietly(tmp)
         raise
-    return zlib.crc32(payload)
+    return _crc32(payload)

@@ -13,11 +13,23 @@ from pathlib import Path
 from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Callable, Mapping
 
-from glancectl.config import Settings, load_settings, resolve_home
 from glancectl.errors import OutputFailed
 
 if TYPE_CHECKING:
+    from glancectl.config import Settings
     from glancectl.store import Store
+
+
+def resolve_home(option: str | None, environ: Mapping[str, str]) -> tuple[Path, str]:
+    """The store home and where it came from: ``--home DIR``, then ``GLANCECTL_HOME``, then
+    the platform's user data dir. A symlinked home is followed once, here."""
+    if option:
+        return Path(option).expanduser().resolve(), "--home"
+    if environ.get("GLANCECTL_HOME"):
+        return Path(environ["GLANCECTL_HOME"]).expanduser().resolve(), "GLANCECTL_HOME"
+    import platformdirs  # only needed when no home is given
+
+    return Path(platformdirs.user_data_dir("glancectl", appauthor=False)).resolve(), "platform default"
 
 
 class GuardedOutput:
@@ -131,6 +143,8 @@ class Env:
 
     @cached_property
     def settings(self) -> Settings:
+        from glancectl.config import load_settings  # only commands that write need settings
+
         return load_settings(self.home, self.environ)
 
     @cached_property

@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Mapping
 
 from glancectl import lifecycle, records
-from glancectl.config import Settings
 from glancectl.errors import Conflict, GlancectlError, InvalidValue, NotFound, PropertyNotFound
 from glancectl.lifecycle import ImageStatus
 from glancectl.operations import recovery
 from glancectl.store import Store, checked_uuid
 
 if TYPE_CHECKING:
+    from glancectl.config import Settings
     from glancectl.listing import ImageFilter
 
 

@@ -12,13 +12,16 @@ is on their start-up path; the functions that touch data files import
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from glancectl import lifecycle, records
-from glancectl.config import Settings
 from glancectl.errors import GlancectlError
 from glancectl.lifecycle import ImageStatus
 from glancectl.storage import TEMP_MARKER, remove_quietly
 from glancectl.store import Store
+
+if TYPE_CHECKING:
+    from glancectl.config import Settings
 
 ABANDONED_MESSAGE = "the process writing its data ended before finishing"
 KEEPS_DATA = frozenset({ImageStatus.ACTIVE, ImageStatus.DEACTIVATED, ImageStatus.PENDING_DELETE})
