@@ -241,3 +241,18 @@ def test_a_record_in_another_key_order_shows_the_same_as_one_glancectl_wrote(lat
     # A hand-edited store: a property named like a core field never hides the field.
     made["properties"]["name"] = "a clash"
     assert records.image_view(made)["name"] == "n" and list(records.image_view(made))[-2:] == ["a", "b"]
+
+
+def test_list_rows_show_control_characters_as_visible_escapes(gctl):
+    """A row of plain text prints as it is; a row with a terminal escape, a list or a
+    null shows each value made safe, in every text format."""
+    gctl.create("plain", "--tag", "a")
+    gctl.create("evil\x1b]0;owned\x07", "--tag", "x", "--tag", "y")
+    for args in ([], ["-f", "value"], ["-f", "csv"], ["-c", "name", "-c", "tags", "-c", "size"],
+                 ["-f", "value", "-c", "name", "-c", "tags", "-c", "protected", "-c", "size"]):
+        out = gctl.ok("image", "list", *args).stdout
+        assert "\x1b" not in out and "\x07" not in out, args
+        assert "evil\\x1b]0;owned\\x07" in out and "plain" in out, args
+    lines = gctl.ok("image", "list", "-f", "value", "-c", "name", "-c", "tags", "-c", "protected",
+                    "-c", "size").stdout.splitlines()
+    assert sorted(lines) == sorted(["plain a False ", "evil\\x1b]0;owned\\x07 x, y False "])
