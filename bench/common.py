@@ -510,11 +510,16 @@ def interleaved(subjects: dict, runs: int, measure) -> dict[str, list[float]]:
     """``measure(subject)`` for every subject, ``runs`` times, rotating the order each run,
     so drift on the machine lands on every subject alike."""
     times: dict[str, list[float]] = {name: [] for name in subjects}
-    names = list(subjects)
     for run in range(runs):
-        for name in names[run % len(names):] + names[:run % len(names)]:
+        for name in rotated(list(subjects), run):
             times[name].append(measure(subjects[name]))
     return times
+
+
+def rotated(names: list[str], run: int) -> list[str]:
+    """``names`` starting at a different one each run: none always goes first or last."""
+    shift = run % len(names)
+    return names[shift:] + names[:shift]
 
 
 def report(name: str, title: str, rows: list[Row], info: dict, *, markdown: bool,

@@ -11,8 +11,15 @@ Download: ``glancectl image download ID --file OUT`` (sha512 verified while
 streaming) against ``sha512sum`` and ``dd conv=fsync`` run concurrently.
 Both columns are absolute MB/s, so the table shows how near the hardware it is.
 
-Runs are interleaved (reference, glancectl, reference, ...) and the medians
-are compared, so noise lands on both sides. Peak RSS comes from wait4().
+Runs are interleaved and the order rotates every round (reference first in
+one round, glancectl first in the next), and the medians are compared, so
+noise and drift land on both sides alike. Before every timed process the
+previous one's files are removed and ``sync`` runs, untimed: each
+measurement starts with no dirty pages and no pending deletion of its own
+or another's, so none pays for the writeback of the one before. The source
+file stays in the page cache for both sides (it is read the same way by
+each); the system-wide cache is not dropped, since others measure on this
+machine too. Peak RSS comes from wait4().
 
     python3 bench/datapath.py                    # 1 GiB, 3 rounds
     python3 bench/datapath.py --mib 256 --rounds 2   # smoke
@@ -67,6 +74,14 @@ def timed_process(cmd: list[str]) -> tuple[float, int]:
     return elapsed, usage.ru_maxrss
 
 
+def warm(path: Path) -> None:
+    """Read ``path`` once, untimed, so every side that reads it finds it in the page cache."""
+    with open(path, "rb", buffering=0) as f:
+        buffer = bytearray(CHUNK)
+        while f.readinto(buffer):
+            pass
+
+
 def make_source(directory: Path, mib: int) -> Path:
     path = directory / "source.raw"
     with open(path, "wb") as out:
@@ -85,36 +100,60 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="glancectl-datapath-", dir=args.dir))
     try:
         source = make_source(work, args.mib)
+        warm(source)
         size_mb = source.stat().st_size / MB
         samples: dict[str, list[float]] = {k: [] for k in
                                            ("ref_up", "up", "up_noinspect", "ref_down", "down")}
         rss: dict[str, int] = {"up": 0, "up_noinspect": 0, "down": 0}
         out = work / "out.raw"
-        for rnd in range(args.rounds):
-            t = overlapped([["sha512sum", str(source)], ["md5sum", str(source)], synced_copy(source, out)])
-            samples["ref_up"].append(t)
-            out.unlink()
-            for key, container in (("up", "bare"), ("up_noinspect", "ova")):
-                home = work / f"home-{key}-{rnd}"
-                t, peak = timed_process(common.glancectl_cmd(
-                    home, "image", "create", "bench", "--disk-format", "raw",
-                    "--container-format", container, "--file", str(source), "--no-progress", "-q"))
-                samples[key].append(t)
-                rss[key] = max(rss[key], peak)
-            home = work / f"home-up-{rnd}"
-            stored = next((home / "data").iterdir())
-            t = overlapped([["sha512sum", str(stored)], synced_copy(stored, out)])
-            samples["ref_down"].append(t)
-            out.unlink()
+
+        def settled() -> None:
+            """No file of the last measurement left, nothing dirty: the next starts clean."""
+            out.unlink(missing_ok=True)
+            os.sync()
+
+        def upload(key: str, container: str, rnd: int) -> float:
+            home = work / f"home-{key}-{rnd}"
+            t, peak = timed_process(common.glancectl_cmd(
+                home, "image", "create", "bench", "--disk-format", "raw",
+                "--container-format", container, "--file", str(source), "--no-progress", "-q"))
+            rss[key] = max(rss[key], peak)
+            return t
+
+        def download(home: Path, stored: Path) -> float:
             t, peak = timed_process(common.glancectl_cmd(
                 home, "image", "download", stored.name, "--file", str(out), "--no-progress"))
-            samples["down"].append(t)
             rss["down"] = max(rss["down"], peak)
-            out.unlink()
-            for key in ("up", "up_noinspect"):
-                shutil.rmtree(work / f"home-{key}-{rnd}")
+            return t
+
+        uploads = {
+            "ref_up": lambda rnd: overlapped([["sha512sum", str(source)], ["md5sum", str(source)],
+                                              synced_copy(source, out)]),
+            "up": lambda rnd: upload("up", "bare", rnd),
+            "up_noinspect": lambda rnd: upload("up_noinspect", "ova", rnd),
+        }
+        for rnd in range(args.rounds):
+            for key in common.rotated(list(uploads), rnd):
+                settled()
+                samples[key].append(uploads[key](rnd))
+            shutil.rmtree(work / f"home-up_noinspect-{rnd}")
+            home = work / f"home-up-{rnd}"
+            stored = next((home / "data").iterdir())
+            warm(stored)  # glancectl's upload let its pages go; whichever side ran first would pay
+            downloads = {
+                "ref_down": lambda: overlapped([["sha512sum", str(stored)], synced_copy(stored, out)]),
+                "down": lambda: download(home, stored),
+            }
+            for key in common.rotated(list(downloads), rnd):
+                settled()
+                samples[key].append(downloads[key]())
+            out.unlink(missing_ok=True)
+            shutil.rmtree(home)
+            ratios = {k: samples[ref][-1] / samples[k][-1] for k, ref in
+                      (("up", "ref_up"), ("up_noinspect", "ref_up"), ("down", "ref_down"))}
             print(f"round {rnd + 1}/{args.rounds}: " + ", ".join(
-                f"{k} {size_mb / v[-1]:.0f} MB/s" for k, v in samples.items()), flush=True)
+                f"{k} {size_mb / v[-1]:.0f} MB/s" for k, v in samples.items()) + "; ratios " +
+                ", ".join(f"{k} {r:.2f}x" for k, r in ratios.items()), flush=True)
 
         def rate(key: str) -> float:
             return size_mb / common.median(samples[key])
