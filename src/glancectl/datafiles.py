@@ -6,12 +6,14 @@ under the store lock. A crash mid-stream leaves a temp file whose owner's
 lease is dead; ``operations.recovery`` sweeps it on the next write.
 
 The copy loop overlaps reading, hashing and writing: one thread reads
-while two others each run a hash (hashlib releases the GIL on large
-buffers), so the three costs add up to the slowest of them, not their sum.
+while three others run md5, sha512 and the write (hashlib and os.write
+release the GIL on large buffers), so the costs add up to the slowest of
+them, not their sum, and a write waiting for the disk holds up no hash.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 from collections import deque
 from contextlib import contextmanager
@@ -30,7 +32,10 @@ from glancectl.storage import (
 from glancectl.store import Store, checked_uuid
 
 CHUNK_SIZE = 4 * 1024 * 1024
-PIPELINE_DEPTH = 3  # buffers in flight: one being read, two being hashed/written
+# Buffers in flight: one being read, the rest queued for the sinks. A chunk's buffer is free
+# again only when every sink is done with it, so this is how far the hashes can run ahead
+# of a write the disk holds up (5 chunks: ~25 ms of md5) before reading stops. 24 MiB.
+PIPELINE_DEPTH = 6
 Sink = Callable[[memoryview], None]
 
 
@@ -58,10 +63,12 @@ def pump(
     runs on the caller's thread with the running total (for limits and
     progress); raising there stops the stream.
     """
-    from concurrent.futures import ThreadPoolExecutor  # only the data path pays for threads
+    import mmap  # only the data path pays for threads and page-aligned buffers
+    from concurrent.futures import ThreadPoolExecutor
 
     executors = [ThreadPoolExecutor(1, thread_name_prefix="glancectl-sink") for _ in sinks]
-    free = deque(bytearray(CHUNK_SIZE) for _ in range(PIPELINE_DEPTH))
+    # Anonymous maps start on a page boundary, as a direct write needs (see _Writer).
+    free = deque(mmap.mmap(-1, CHUNK_SIZE) for _ in range(PIPELINE_DEPTH))
     in_flight: deque = deque()
     total = 0
 
@@ -102,31 +109,70 @@ class Received:
     temp_path: Path
 
 
+DIRECT_ALIGN = 4096  # a direct write's offset, length and buffer: whole pages and sectors
+
+
 class _Writer:
     """Writes whole chunks to a file descriptor, however the kernel splits them.
 
-    Each chunk's writeback starts as soon as it is written (fadvise DONTNEED
-    starts it on Linux, like sync_file_range), so the disk works while the
-    stream goes on and the closing fsync has little left to wait for; the
-    data is only called durable after that fsync, as before.
+    With ``direct`` (a regular file of ours, written from ``pump``'s
+    page-aligned chunks) the writes bypass the page cache (O_DIRECT): the
+    disk takes the bytes straight from the chunk, without the copy into the
+    cache and the kernel's writeback work (0.6-1.9 s of CPU per GiB on a
+    2-core VM, against 0.2-0.3 s direct: as much as a hash). A file system
+    that refuses O_DIRECT, and the last chunk when its length is not whole
+    pages, are written through the cache. There, each chunk's writeback
+    starts as soon as it is written (fadvise DONTNEED starts it on Linux,
+    like sync_file_range), so the closing fsync has little left to wait
+    for. Either way the data is only called durable after that fsync, as
+    before.
     """
 
-    def __init__(self, fd: int):
+    def __init__(self, fd: int, *, direct: bool = False):
         self.fd = fd
         self.offset = 0
         self.early_writeback = hasattr(os, "posix_fadvise")
+        self.direct = direct and _set_direct(fd, True)
 
     def __call__(self, chunk: memoryview) -> None:
         start, length = self.offset, len(chunk)
+        if self.direct and length % DIRECT_ALIGN:
+            self._through_the_cache()
         while chunk:
-            written = os.write(self.fd, chunk)
+            try:
+                written = os.write(self.fd, chunk)
+            except OSError as exc:
+                if not (self.direct and exc.errno == errno.EINVAL):
+                    raise
+                self._through_the_cache()  # this file system wants other alignment
+                continue
             chunk = chunk[written:]
+            if chunk and self.direct:  # a short write leaves the rest off the page boundary
+                self._through_the_cache()
         self.offset += length
-        if self.early_writeback:
+        if self.early_writeback and not self.direct:
             try:
                 os.posix_fadvise(self.fd, start, length, os.POSIX_FADV_DONTNEED)
             except OSError:  # a pipe or a device: nothing to write back
                 self.early_writeback = False
+
+    def _through_the_cache(self) -> None:
+        _set_direct(self.fd, False)
+        self.direct = False
+
+
+def _set_direct(fd: int, on: bool) -> bool:
+    """Turn O_DIRECT on or off for ``fd``; False where the system or file system has none."""
+    if not hasattr(os, "O_DIRECT"):
+        return False
+    import fcntl
+
+    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETFL, (flags | os.O_DIRECT) if on else (flags & ~os.O_DIRECT))
+    except OSError:
+        return False
+    return True
 
 
 def temp_dir(store: Store) -> Path:
@@ -159,24 +205,22 @@ def receive(
 ) -> Received:
     """Stream data into the open temp file ``fd``, hashing it on the way, and fsync it.
 
-    ``extra_sinks`` (the format inspector) ride on the sha512 thread, which
-    has the lighter load of the two.
+    md5, sha512 and the write each have a thread: md5 is the slowest of
+    them, and a thread of its own keeps it from waiting on the disk.
+    ``extra_sinks`` (the format inspector) ride on the sha512 thread, the
+    lighter hash.
     """
     import hashlib
 
     md5, sha512 = hashlib.md5(usedforsecurity=False), hashlib.sha512()
-    write = _Writer(fd)
-
-    def md5_and_write(chunk: memoryview) -> None:
-        md5.update(chunk)
-        write(chunk)
 
     def sha512_and_inspect(chunk: memoryview) -> None:
         sha512.update(chunk)
         for sink in extra_sinks:
             sink(chunk)
 
-    size = pump(readinto, [md5_and_write, sha512_and_inspect], on_chunk=on_chunk)
+    size = pump(readinto, [md5.update, sha512_and_inspect, _Writer(fd, direct=True)],
+                on_chunk=on_chunk)
     os.fsync(fd)
     return Received(size, md5.hexdigest(), sha512.hexdigest(), temp_path)
 
@@ -274,7 +318,7 @@ class OutputFile:
                     raise InvalidValue(f"directory {directory} does not exist")
                 self._fd, self._temp = create_temp(directory, self.path.name)
                 os.fchmod(self._fd, 0o666 & ~_umask())
-        self._writer = _Writer(self._fd)
+        self._writer = _Writer(self._fd, direct=self._temp is not None)
         return self
 
     def write(self, chunk: memoryview) -> None:
