@@ -320,10 +320,9 @@ def image_view(record: Mapping) -> dict:
     view["self"] = f"/v2/images/{image_id}"
     properties = record.get("properties")
     if properties:
-        if properties.keys().isdisjoint(view):  # always, unless the store was edited by hand
-            view.update(sorted(properties.items()))
-        else:
-            view.update((k, v) for k, v in sorted(properties.items()) if k not in view)
+        for key in sorted(properties):
+            if key not in view:
+                view[key] = properties[key]
     return view
 
 
