@@ -224,8 +224,8 @@ def list_(env: Env, name, ids, status, visibility, owner, tags, properties, prop
         sort = glance_sort(sort, sort_keys, sort_dirs)
     listed = ListOutput(env, output, LONG_COLUMNS if output.long else LIST_COLUMNS,
                         view=records.image_view, plain_fields=records.IMAGE_PLAIN_FIELDS)
-    listed.emit(ops.list_images(env.store, image_filter, sort=sort, marker=marker, limit=limit,
-                                keep=listed.keep))
+    listed.emit(lambda keep: ops.list_images(env.store, image_filter, sort=sort, marker=marker,
+                                             limit=limit, keep=keep))
 
 
 @image.command("set")

@@ -419,7 +419,7 @@ def _render_rows(env, output: OutputOptions, keys: Sequence[str], rows: list[Seq
 
 
 class ListOutput:
-    """How a list command prints, planned before it reads: ``keep`` each record, then ``emit``.
+    """How a list command prints, planned before it reads: ``keep`` each record, then print.
 
     ``keep`` holds only what will be printed -- an ID, a few fields, a record's
     JSON -- so a listing of 100,000 records never holds them all whole.
@@ -473,6 +473,12 @@ class ListOutput:
     def _ids(self, ids: Sequence[str]) -> None:
         self.env.stdout.write("".join(f"{i}\n" for i in ids))
 
-    def emit(self, kept: Sequence) -> None:
-        with collector_paused():  # as while reading: rows of plain values, no cycles to find
-            self._emit(kept)
+    def emit(self, fetch: Callable[[Callable[[Mapping], object]], Sequence]) -> None:
+        """Print what ``fetch(keep)`` lists.
+
+        No cyclic garbage collection from the first record read to the last line
+        printed: records and rows hold no cycles, and a collection on the way
+        would walk every row held so far.
+        """
+        with collector_paused():
+            self._emit(fetch(self.keep))

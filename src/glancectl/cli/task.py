@@ -190,8 +190,8 @@ def list_(env: Env, status, task_type, sort, limit, marker, output) -> None:
     """
     listed = ListOutput(env, output, LIST_COLUMNS, view=functools.partial(records.task_view, summary=True),
                         plain_fields=records.TASK_PLAIN_FIELDS)
-    listed.emit(ops.list_tasks(env.store, env.settings, status=status, task_type=task_type,
-                               sort=sort, marker=marker, limit=limit, keep=listed.keep))
+    listed.emit(lambda keep: ops.list_tasks(env.store, env.settings, status=status, task_type=task_type,
+                                            sort=sort, marker=marker, limit=limit, keep=keep))
 
 
 @task.command("show")
