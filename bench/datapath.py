@@ -10,6 +10,10 @@ machine, measured in the same run: ``sha512sum F``, ``md5sum F`` and
 Download: ``glancectl image download ID --file OUT`` (sha512 verified while
 streaming) against ``sha512sum`` and ``dd conv=fsync`` run concurrently.
 Both columns are absolute MB/s, so the table shows how near the hardware it is.
+Two informational rows hold glancectl against a stricter limit, the same
+references with ``dd oflag=direct``: glancectl writes whole chunks direct
+too, and on this VM that costs far less CPU than a copy through the page
+cache.
 
 Runs are interleaved and the order rotates every round (reference first in
 one round, glancectl first in the next), and the medians are compared, so
@@ -56,8 +60,9 @@ def overlapped(commands: list[list[str]]) -> float:
     return time.perf_counter() - start
 
 
-def synced_copy(src: Path, dst: Path) -> list[str]:
-    return ["dd", f"if={src}", f"of={dst}", "bs=4M", "conv=fsync", "status=none"]
+def synced_copy(src: Path, dst: Path, *, direct: bool = False) -> list[str]:
+    return ["dd", f"if={src}", f"of={dst}", "bs=4M", "conv=fsync", "status=none",
+            *(["oflag=direct"] if direct else [])]
 
 
 def timed_process(cmd: list[str]) -> tuple[float, int]:
@@ -103,7 +108,8 @@ def main() -> int:
         warm(source)
         size_mb = source.stat().st_size / MB
         samples: dict[str, list[float]] = {k: [] for k in
-                                           ("ref_up", "up", "up_noinspect", "ref_down", "down")}
+                                           ("ref_up", "up", "up_noinspect", "ref_up_direct",
+                                            "ref_down", "down", "ref_down_direct")}
         rss: dict[str, int] = {"up": 0, "up_noinspect": 0, "down": 0}
         out = work / "out.raw"
 
@@ -131,6 +137,8 @@ def main() -> int:
                                               synced_copy(source, out)]),
             "up": lambda rnd: upload("up", "bare", rnd),
             "up_noinspect": lambda rnd: upload("up_noinspect", "ova", rnd),
+            "ref_up_direct": lambda rnd: overlapped([["sha512sum", str(source)], ["md5sum", str(source)],
+                                                     synced_copy(source, out, direct=True)]),
         }
         # Unmeasured: the first measurement follows a 1 GiB write like every other, not the
         # source's creation, whose writeback can linger below this VM's disk after sync.
@@ -147,6 +155,8 @@ def main() -> int:
             downloads = {
                 "ref_down": lambda: overlapped([["sha512sum", str(stored)], synced_copy(stored, out)]),
                 "down": lambda: download(home, stored),
+                "ref_down_direct": lambda: overlapped([["sha512sum", str(stored)],
+                                                       synced_copy(stored, out, direct=True)]),
             }
             for key in common.rotated(list(downloads), rnd):
                 settled()
@@ -155,6 +165,8 @@ def main() -> int:
             shutil.rmtree(home)
             ratios = {k: samples[ref][-1] / samples[k][-1] for k, ref in
                       (("up", "ref_up"), ("up_noinspect", "ref_up"), ("down", "ref_down"))}
+            ratios.update({f"{k} (stricter)": samples[ref][-1] / samples[k][-1] for k, ref in
+                           (("up_noinspect", "ref_up_direct"), ("down", "ref_down_direct"))})
             print(f"round {rnd + 1}/{args.rounds}: " + ", ".join(
                 f"{k} {size_mb / v[-1]:.0f} MB/s" for k, v in samples.items()) + "; ratios " +
                 ", ".join(f"{k} {r:.2f}x" for k, r in ratios.items()), flush=True)
@@ -175,6 +187,16 @@ def main() -> int:
                        f">= {TARGET:.2f}x", rate("down") >= TARGET * rate("ref_down"), unit="MB/s",
                        note=f"peak RSS {rss['down'] / 1024:.0f} MiB (target <= 80 MiB)"),
         ]
+        # glancectl writes whole chunks direct (O_DIRECT); dd does the same with oflag=direct.
+        # On this VM that copy costs far less CPU than dd's through the page cache, so it is
+        # the stricter limit: shown beside the target's reference, informational.
+        for label, key, ref, name in (
+                ("upload, inspection off", "up_noinspect", "ref_up_direct",
+                 "sha512 | md5 | dd oflag=direct conv=fsync, overlapped"),
+                ("download, sha512 verified", "down", "ref_down_direct",
+                 "sha512 | dd oflag=direct conv=fsync, overlapped")):
+            rows.append(common.Row(f"{label} (stricter)", rate(key), rate(ref), name,
+                                   "informational", None, unit="MB/s"))
         rss_ok = max(rss.values()) / 1024 <= 80
         print(f"peak RSS within 80 MiB: {'PASS' if rss_ok else 'MISS'}")
         return common.report("datapath", f"Data path, {args.mib} MiB of random bytes, median of "
