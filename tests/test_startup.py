@@ -51,3 +51,14 @@ def test_version_opens_no_store(tmp_path):
     loaded, stdout = modules_loaded(tmp_path / "home", "--version")
     assert stdout.startswith("glancectl, version")
     assert sorted(m for m in ("glancectl.store", "tinydb", "glancectl.cli.image") if m in loaded) == []
+
+
+def test_a_mistyped_command_is_matched_against_commands_not_loaded_yet(gctl):
+    """Commands load lazily, but "Did you mean" still knows every one of them."""
+    for args, meant in ((["imag"], "image"), (["image", "creat"], "create"),
+                        (["image", "lst"], "list"), (["image", "uplod"], "upload"),
+                        (["task", "lst"], "list")):
+        result = gctl(*args)
+        assert result.exit_code == 2
+        said = result.stderr.partition("Did you mean")[2]
+        assert f"'{meant}'" in said, (args, result.stderr)

@@ -33,6 +33,13 @@ class LazyGroup(Group):
             self._load(name)
         return super().get_command(ctx, name)
 
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        # A name this group does not have is an error, and Click draws its "Did you mean"
+        # from the commands loaded so far: load them all first, as if they were eager.
+        if args and args[0] not in self.commands and args[0] not in self.lazy:
+            self.list_commands(ctx)
+        return super().resolve_command(ctx, args)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         for name in self.lazy:
             if name not in self.commands:
