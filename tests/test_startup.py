@@ -34,10 +34,11 @@ def modules_loaded(home, *args: str) -> tuple[set[str], str]:
 
 # Each only some commands need: listings, the data path, Rich, the other commands of `image`
 # and the other groups, the operations that change images (and their dataclasses), settings
-# (only writes need them), the name index's checksums (a lookup by ID needs none).
+# (only writes need them), the name index (a lookup by ID needs none).
 NOT_FOR_SHOW = ("glancectl.listing", "glancectl.datafiles", "rich", "glancectl.cli.image_list",
                 "glancectl.cli.image_edit", "glancectl.cli.image_data", "glancectl.cli.task",
-                "glancectl.operations.images", "dataclasses", "glancectl.config", "zlib")
+                "glancectl.operations.images", "dataclasses", "glancectl.config",
+                "glancectl.nameindex", "zlib")
 
 
 def test_image_show_by_id_loads_no_listing_data_path_or_other_groups(gctl, home):

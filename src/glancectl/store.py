@@ -23,15 +23,15 @@ import operator
 import os
 import uuid
 from contextlib import contextmanager, nullcontext
+from functools import cached_property
 from itertools import chain
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from tinydb import Query, TinyDB
 
 from glancectl.errors import InvalidValue, NewerSchema, StoreCorrupt, StoreUnavailable
 from glancectl.lifecycle import ImageStatus, TaskStatus
-from glancectl.nameindex import NameIndex
 from glancectl.storage import (
     AtomicJSONStorage,
     FILE_MODE,
@@ -41,6 +41,9 @@ from glancectl.storage import (
     read_json,
     write_atomic,
 )
+
+if TYPE_CHECKING:
+    from glancectl.nameindex import NameIndex
 
 SCHEMA_VERSION = 1
 SHARD_PREFIX_LEN = 2  # 256 shards
@@ -74,10 +77,19 @@ class ShardedTable:
         """
         self.directory = directory
         self.name = name
-        self.names = NameIndex(index_dir, self) if index_dir is not None else None
+        self._index_dir = index_dir
         self.statuses = frozenset(str(s) for s in statuses)  # plain str: the cheapest lookup
         self.containers = containers
         self.on_change = on_change
+
+    @cached_property
+    def names(self) -> NameIndex | None:
+        """The name index, made on first use: a read by ID never needs it (start-up)."""
+        if self._index_dir is None:
+            return None
+        from glancectl.nameindex import NameIndex
+
+        return NameIndex(self._index_dir, self)
 
     def shard_path(self, record_id: str) -> Path:
         return self.directory / f"{checked_uuid(record_id)[:SHARD_PREFIX_LEN]}.json"

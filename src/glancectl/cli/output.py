@@ -187,19 +187,21 @@ def to_yaml(value) -> str:
                           width=1_000_000).rstrip("\n")
 
 
-_NOT_IN_NAME = re.compile(r"[^A-Za-z0-9_]")
-_DOUBLE_QUOTED_SPECIALS = re.compile(r'([\\"$`])')
+# Patterns of -f shell alone: re compiles (and caches) them on first use, not at import,
+# which every command would pay for (bench/startup.py).
+_NOT_IN_NAME = r"[^A-Za-z0-9_]"
+_DOUBLE_QUOTED_SPECIALS = r'([\\"$`])'
 
 
 def shell_name(prefix: str, key: str) -> str:
     """A shell variable name: anything but letters, digits and _ becomes _."""
-    name = _NOT_IN_NAME.sub("_", prefix + key)
+    name = re.sub(_NOT_IN_NAME, "_", prefix + key)
     return f"_{name}" if name[:1].isdigit() or not name else name
 
 
 def shell_value(text: str) -> str:
     """Double-quoted so that ``eval`` gives back exactly ``text``: no expansion, no command."""
-    return '"' + _DOUBLE_QUOTED_SPECIALS.sub(r"\\\1", text) + '"'
+    return '"' + re.sub(_DOUBLE_QUOTED_SPECIALS, r"\\\1", text) + '"'
 
 
 def _shown(output: OutputOptions, views: Sequence[Mapping]) -> list[dict]:
