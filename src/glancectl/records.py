@@ -306,14 +306,13 @@ def image_view(record: Mapping) -> dict:
         for key in keys[_STORED_LEN:]:
             if key != "direct_url" or not view[key]:
                 del view[key]
-        if view["locations"] != []:
-            view["locations"] = [_location_view(loc) for loc in view["locations"] or ()]
     else:
         get = record.get
         view = dict(zip(_VIEW_FIELDS, map(get, _VIEW_FIELDS)))
-        view["locations"] = [_location_view(loc) for loc in get("locations") or ()]
         if get("direct_url"):
             view["direct_url"] = record["direct_url"]
+    if view["locations"] != []:  # each named as Glance shows it (most images have one)
+        view["locations"] = [_location_view(loc) for loc in view["locations"] or ()]
     image_id = record["id"]
     view["file"] = f"/v2/images/{image_id}/file"
     view["schema"] = "/v2/schemas/image"
