@@ -88,8 +88,8 @@ _EXPECTED = {parse_bool: "true or false", parse_count: "a whole number, 0 or mor
              parse_size: "a whole number of bytes, optionally with B, KB, MB, GB or TB"}
 
 
-def load_settings(home: Path, environ: Mapping[str, str]) -> Settings:
-    config_path = home / CONFIG_FILE_NAME
+def load_settings(home: str | Path, environ: Mapping[str, str]) -> Settings:
+    config_path = Path(home, CONFIG_FILE_NAME)
     file_values: dict = {}
     if config_path.is_file():
         import tomllib  # only when there is a file to read

@@ -60,9 +60,9 @@ def shard_identity(st: os.stat_result) -> list[int]:
 
 
 class NameIndex:
-    def __init__(self, directory: Path, table):
+    def __init__(self, directory: str | os.PathLike, table):
         """``table``: the ShardedTable of images this index describes."""
-        self.directory = directory
+        self.directory = Path(directory)
         self.table = table
 
     # -- reading ---------------------------------------------------------------

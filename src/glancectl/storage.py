@@ -16,12 +16,14 @@ import json
 import os
 import time
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from tinydb.storages import Storage
 
 from glancectl.errors import StoreCorrupt, StoreUnavailable
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 TEMP_MARKER = ".tmp-"  # every temporary file's name contains this, so doctor can find them
 DIR_MODE = 0o700
@@ -97,7 +99,7 @@ def write_atomic(path: Path, payload: bytes, *, keep_previous: bool = True) -> N
     fsync_dir(directory)
 
 
-def read_json(path: Path, *, bulk: bool = False):
+def read_json(path: str | Path, *, bulk: bool = False):
     """Parse a store file, or None when it does not exist. Never guesses at a bad file.
 
     ``bulk``: one of many files read in a row (listings, scrub): parsed with
@@ -113,7 +115,7 @@ def read_json(path: Path, *, bulk: bool = False):
     except IsADirectoryError:
         raise StoreCorrupt(path, "a directory is in its place") from None
     except NotADirectoryError:
-        raise StoreCorrupt(path.parent, "not a directory") from None
+        raise StoreCorrupt(os.path.dirname(path), "not a directory") from None
     if not raw.strip():
         raise StoreCorrupt(path, "file is empty")
     if bulk:
@@ -161,9 +163,9 @@ class AtomicJSONStorage(Storage):
     including the one TinyDB makes before a write.
     """
 
-    def __init__(self, path: str | Path, check: Callable[[Path, dict], None] | None = None, *,
+    def __init__(self, path: str | Path, check: Callable[[str | Path, dict], None] | None = None, *,
                  bulk: bool = False):
-        self.path = Path(path)
+        self.path = path  # as given: a read by ID passes a string (see store.Store.root)
         self.check = check
         self.bulk = bulk
 
@@ -178,9 +180,12 @@ class AtomicJSONStorage(Storage):
         return data
 
     def write(self, data) -> None:
-        ensure_dir(self.path.parent)
+        from pathlib import Path  # a write names its files by Path; a read needs none
+
+        path = Path(self.path)
+        ensure_dir(path.parent)
         payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
-        write_atomic(self.path, payload)
+        write_atomic(path, payload)
 
     def close(self) -> None:
         pass

@@ -25,7 +25,6 @@ import uuid
 from contextlib import contextmanager, nullcontext
 from functools import cached_property
 from itertools import chain
-from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from tinydb import Query, TinyDB
@@ -43,6 +42,8 @@ from glancectl.storage import (
 )
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from glancectl.nameindex import NameIndex
 
 SCHEMA_VERSION = 1
@@ -50,6 +51,17 @@ SHARD_PREFIX_LEN = 2  # 256 shards
 DEFAULT_LOCK_TIMEOUT = 30.0
 UUID_LEN = 36
 _ID, _STATUS = operator.itemgetter("id"), operator.itemgetter("status")
+
+
+def _as_path(root: str) -> Path:
+    from pathlib import Path  # only where a Path is wanted: see Store.root
+
+    return Path(root)
+
+
+def shard_name(record_id: str) -> str:
+    """The file, in its table's directory, that holds the record ``record_id``."""
+    return f"{checked_uuid(record_id)[:SHARD_PREFIX_LEN]}.json"
 
 
 def checked_uuid(value: str) -> str:
@@ -68,19 +80,24 @@ class ShardedTable:
 
     prefix_len = SHARD_PREFIX_LEN
 
-    def __init__(self, directory: Path, name: str, statuses: frozenset[str],
+    def __init__(self, root: str, name: str, statuses: frozenset[str],
                  containers: tuple[tuple[str, type, type | None], ...] = (),
-                 on_change: Callable[[], None] = lambda: None, index_dir: Path | None = None):
-        """``containers``: (field, list or dict, a list's item type) that every record holds.
+                 on_change: Callable[[], None] = lambda: None, index_dir: str | None = None):
+        """``root``: the table's directory as a string (see ``Store.root``).
 
+        ``containers``: (field, list or dict, a list's item type) that every record holds.
         ``on_change`` is called after each write that changed a record.
         """
-        self.directory = directory
+        self.root = root
         self.name = name
         self._index_dir = index_dir
         self.statuses = frozenset(str(s) for s in statuses)  # plain str: the cheapest lookup
         self.containers = containers
         self.on_change = on_change
+
+    @cached_property
+    def directory(self) -> Path:
+        return _as_path(self.root)
 
     @cached_property
     def names(self) -> NameIndex | None:
@@ -92,7 +109,7 @@ class ShardedTable:
         return NameIndex(self._index_dir, self)
 
     def shard_path(self, record_id: str) -> Path:
-        return self.directory / f"{checked_uuid(record_id)[:SHARD_PREFIX_LEN]}.json"
+        return self.directory / shard_name(record_id)
 
     def shard_paths(self) -> list[Path]:
         if not self.directory.is_dir():
@@ -101,11 +118,11 @@ class ShardedTable:
             return []
         return sorted(p for p in self.directory.glob("*.json") if len(p.stem) == SHARD_PREFIX_LEN)
 
-    def storage(self, path: Path, *, bulk: bool = False) -> AtomicJSONStorage:
+    def storage(self, path: str | Path, *, bulk: bool = False) -> AtomicJSONStorage:
         """The one way a shard is read: its records' shape is checked on the way in."""
         return AtomicJSONStorage(path, check=self.check_shape, bulk=bulk)
 
-    def check_shape(self, path: Path, document: dict) -> None:
+    def check_shape(self, path: str | Path, document: dict) -> None:
         """Every record has a 36-character id of this shard, a known status and its
         containers of the right type (a list's items objects), or the file is corrupt.
 
@@ -117,7 +134,7 @@ class ShardedTable:
         table = document.get(self.name)
         if not table:
             return
-        prefix = path.name[:SHARD_PREFIX_LEN]
+        prefix = os.path.basename(path)[:SHARD_PREFIX_LEN]
         records = table.values()
         try:  # map and join run in C: a few tens of ms per 100,000 records
             statuses = set(map(_STATUS, records))
@@ -132,7 +149,7 @@ class ShardedTable:
                 or not joined.startswith(prefix) or joined.count("\n" + prefix) != len(ids) - 1):
             self._name_bad_record(path, table, prefix)
 
-    def _name_bad_record(self, path: Path, table: dict, prefix: str) -> None:
+    def _name_bad_record(self, path: str | Path, table: dict, prefix: str) -> None:
         for key, doc in table.items():
             if type(doc) is not dict:
                 raise StoreCorrupt(path, f"record {_shown(key)} is not a JSON object")
@@ -161,7 +178,8 @@ class ShardedTable:
             db.close()
 
     def get(self, record_id: str) -> dict | None:
-        data = self.storage(self.shard_path(record_id)).read() or {}
+        # By a string path, not shard_path's Path: see Store.root.
+        data = self.storage(os.path.join(self.root, shard_name(record_id))).read() or {}
         for doc in data.get(self.name, {}).values():
             if doc.get("id") == record_id:
                 return doc
@@ -268,21 +286,25 @@ class ShardedTable:
 class Store:
     def __init__(
         self,
-        home: Path,
+        home: str | os.PathLike,
         *,
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         after_lock: Callable[["Store"], object] | None = None,
     ):
         """``after_lock`` runs each time the lock is taken (recovery of dead writers)."""
-        self.home = Path(home)
+        # The home as a string: a read by ID joins it with a shard's name and opens that
+        # file, and making a Path would import pathlib, which with the urllib.parse and
+        # ipaddress it imports is a tenth of `image show ID`'s start-up (bench/startup.py).
+        # ``home`` and every other path the store names are Paths, made on first use.
+        self.root = os.fspath(home)
         self.lock_timeout = lock_timeout
         self.after_lock = after_lock
         self.changed = False  # whether this process has changed a record
-        self.images = ShardedTable(self.home / "images", "images", frozenset(ImageStatus),
+        self.images = ShardedTable(os.path.join(self.root, "images"), "images", frozenset(ImageStatus),
                                    (("locations", list, dict), ("properties", dict, None),
                                     ("tags", list, str)), on_change=self._note_change,
-                                   index_dir=self.home / "names")
-        self.tasks = ShardedTable(self.home / "tasks", "tasks", frozenset(TaskStatus),
+                                   index_dir=os.path.join(self.root, "names"))
+        self.tasks = ShardedTable(os.path.join(self.root, "tasks"), "tasks", frozenset(TaskStatus),
                                   on_change=self._note_change)
         self._lock: StoreLock | None = None
 
@@ -290,6 +312,10 @@ class Store:
         self.changed = True
 
     # -- paths -------------------------------------------------------------
+    @cached_property
+    def home(self) -> Path:
+        return _as_path(self.root)
+
     @property
     def data_dir(self) -> Path:
         return self.home / "data"

@@ -7,9 +7,9 @@ let a second thread walk through a lock the first one holds.
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Mapping
 
 import falcon
@@ -21,7 +21,7 @@ from glancectl.store import Store
 
 @dataclass
 class Backend:
-    home: Path
+    home: str | os.PathLike
     settings: Settings
     environ: Mapping[str, str]
     lock_timeout: float

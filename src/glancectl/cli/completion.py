@@ -8,6 +8,7 @@ created, and any failure means "no candidates", never a traceback.
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from operator import itemgetter
@@ -112,7 +113,7 @@ def _records(ctx: click.Context, table: str, incomplete: str, fields: tuple[str,
     from glancectl.store import Store
 
     home = Env(home_option=ctx.find_root().params.get("home")).home
-    if not home.is_dir():
+    if not os.path.isdir(home):
         return
     shards = getattr(Store(home), table)
     id_prefix = incomplete[:2].lower()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import sys
 from functools import cached_property
-from pathlib import Path
 from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Callable, Mapping
 
@@ -20,16 +19,23 @@ if TYPE_CHECKING:
     from glancectl.store import Store
 
 
-def resolve_home(option: str | None, environ: Mapping[str, str]) -> tuple[Path, str]:
-    """The store home and where it came from: ``--home DIR``, then ``GLANCECTL_HOME``, then
-    the platform's user data dir. A symlinked home is followed once, here."""
+def resolve_home(option: str | None, environ: Mapping[str, str]) -> tuple[str, str]:
+    """The store home, absolute, and where it came from: ``--home DIR``, then ``GLANCECTL_HOME``,
+    then the platform's user data dir. A symlinked home is followed once, here.
+
+    A string, not a Path: see ``store.Store.root``.
+    """
     if option:
-        return Path(option).expanduser().resolve(), "--home"
+        return _absolute(option), "--home"
     if environ.get("GLANCECTL_HOME"):
-        return Path(environ["GLANCECTL_HOME"]).expanduser().resolve(), "GLANCECTL_HOME"
+        return _absolute(environ["GLANCECTL_HOME"]), "GLANCECTL_HOME"
     import platformdirs  # only needed when no home is given
 
-    return Path(platformdirs.user_data_dir("glancectl", appauthor=False)).resolve(), "platform default"
+    return _absolute(platformdirs.user_data_dir("glancectl", appauthor=False)), "platform default"
+
+
+def _absolute(path: str) -> str:
+    return os.path.realpath(os.path.expanduser(path))
 
 
 class GuardedOutput:
@@ -134,7 +140,7 @@ class Env:
         return bool(self.environ.get("NO_COLOR"))
 
     @cached_property
-    def home(self) -> Path:
+    def home(self) -> str:
         return resolve_home(self.home_option, self.environ)[0]
 
     @cached_property
