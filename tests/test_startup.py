@@ -34,11 +34,12 @@ def modules_loaded(home, *args: str) -> tuple[set[str], str]:
 
 # Each only some commands need: listings, the data path, Rich, the other commands of `image`
 # and the other groups, the operations that change images (and their dataclasses), settings
-# (only writes need them), the name index (a lookup by ID needs none).
+# (only writes need them), the name index (a lookup by ID needs none), and pathlib with what
+# it imports (a read by ID opens its shard by a string path: store.Store.root).
 NOT_FOR_SHOW = ("glancectl.listing", "glancectl.datafiles", "rich", "glancectl.cli.image_list",
                 "glancectl.cli.image_edit", "glancectl.cli.image_data", "glancectl.cli.task",
                 "glancectl.operations.images", "dataclasses", "glancectl.config",
-                "glancectl.nameindex", "zlib")
+                "glancectl.nameindex", "zlib", "pathlib", "urllib.parse", "ipaddress")
 
 
 def test_image_show_by_id_loads_no_listing_data_path_or_other_groups(gctl, home):
@@ -51,7 +52,8 @@ def test_image_show_by_id_loads_no_listing_data_path_or_other_groups(gctl, home)
 def test_version_opens_no_store(tmp_path):
     loaded, stdout = modules_loaded(tmp_path / "home", "--version")
     assert stdout.startswith("glancectl, version")
-    assert sorted(m for m in ("glancectl.store", "tinydb", "glancectl.cli.image") if m in loaded) == []
+    assert sorted(m for m in ("glancectl.store", "tinydb", "glancectl.cli.image", "pathlib")
+                  if m in loaded) == []
 
 
 def test_a_mistyped_command_is_matched_against_commands_not_loaded_yet(gctl):

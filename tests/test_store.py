@@ -39,6 +39,19 @@ def test_home_precedence(tmp_path, gctl):
     assert shown[0] == {"name": "home", "value": str(opt_home), "source": "--home"}
 
 
+def test_home_is_expanded_and_a_symlinked_home_followed(tmp_path, gctl):
+    """`~` is the user's home, and a symlink is resolved once: the store names the real path."""
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real)
+    env = {"HOME": str(tmp_path)}
+    image = gctl.ok("--home", "~/link/", "image", "create", "a", "-f", "json", env=env).json()
+    shown_there = gctl.ok("--home", str(real), "image", "show", image["id"], "-f", "value", "-c", "name")
+    assert shown_there.stdout == "a\n"
+    shown = gctl.ok("--home", "~/link/", "config", "show", "-f", "json", env=env).json()
+    assert shown[0] == {"name": "home", "value": str(real), "source": "--home"}
+
+
 def test_records_are_sharded_and_no_temp_files_remain(gctl, home):
     for i in range(20):
         gctl.create(f"i{i}")
