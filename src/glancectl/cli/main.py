@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import sys
@@ -133,4 +134,8 @@ def _stop_on_sigterm() -> None:
 
 def main() -> None:
     _stop_on_sigterm()
+    # What start-up has built (modules, classes, the root command) lives until the process
+    # ends: no garbage collection need walk it again. Those walks, the one at interpreter
+    # exit included, were ~7% of `image show ID`'s instructions (bench/startup.py).
+    gc.freeze()
     cli.main(prog_name="glancectl")
