@@ -322,3 +322,56 @@ def test_an_upload_the_server_is_writing_goes_back_to_queued_when_it_stops(tmp_p
     after = cli.show(image["id"])
     assert (after["status"], after["size"]) == ("queued", None)
     assert _no_partial_data(server.home)
+
+
+def _images_count(server) -> int:
+    return len(server.get("/v2/images?limit=1000").json()["images"])
+
+
+def test_a_json_body_over_the_cap_is_413_before_it_is_read_whole(glance_server):
+    """Metadata bodies are held in memory, so they are capped, declared or chunked, and a
+    chunked one is refused as it crosses the cap, not after the client sent all of it."""
+    from glancectl.api.parsing import MAX_JSON_BODY
+
+    before = _images_count(glance_server)
+    padding = {"name": "big", "note": "x" * MAX_JSON_BODY}
+    declared = glance_server.request("POST", "/v2/images", json=padding)
+    assert _error(declared, 413, TOO_LARGE) == (
+        f"Request is too large: a JSON request body is at most {MAX_JSON_BODY} bytes.")
+    assert declared.headers["Connection"] == "close"  # the unread rest is never parsed as a request
+
+    sent = 0
+    stop_at = time.monotonic() + 60
+
+    def chunked():  # an endless JSON string, for up to a minute: the refusal comes long before
+        nonlocal sent
+        yield b'{"name": "endless", "note": "'
+        while time.monotonic() < stop_at:
+            sent += 64 * 1024
+            yield b"x" * (64 * 1024)
+
+    try:
+        response = glance_server.request("POST", "/v2/images", data=chunked(),
+                                         headers={"Content-Type": "application/json"})
+    except requests.ConnectionError:
+        response = None  # the server closed on the rest of the body; checked below
+    assert time.monotonic() < stop_at and sent < MAX_JSON_BODY + 32 * 1024 * 1024, sent
+    if response is not None:
+        assert _error(response, 413, TOO_LARGE).startswith("Request is too large")
+    assert _images_count(glance_server) == before
+
+    # Just under the cap is an ordinary body.
+    half = "x" * (MAX_JSON_BODY // 2 - 100)  # two properties: each value is at most 65535 bytes
+    fits = {"name": "fits", "note": half, "more": half}
+    assert MAX_JSON_BODY - 200 < len(json.dumps(fits)) <= MAX_JSON_BODY
+    created = glance_server.request("POST", "/v2/images", json=fits)
+    assert created.status_code == 201, created.text
+    assert created.json()["more"] == half
+
+
+def test_every_response_has_an_openstack_request_id(glance_server):
+    ok = glance_server.get("/v2/images")
+    missing = glance_server.get("/v2/images/00000000-0000-0000-0000-000000000009")
+    assert (ok.status_code, missing.status_code) == (200, 404)
+    ids = [r.headers["x-openstack-request-id"] for r in (ok, missing)]
+    assert all(i.startswith("req-") and len(i) == 40 for i in ids) and ids[0] != ids[1]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+import uuid
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -41,8 +42,16 @@ class Backend:
         threading.Thread(target=worker.wait, daemon=True, name="glancectl-reaper").start()
 
 
+class RequestId:
+    """Glance's ``x-openstack-request-id`` on every response, errors included (oslo.middleware's
+    request_id): openstacksdk and openstackclient log it with each call."""
+
+    def process_response(self, req, resp, resource, req_succeeded) -> None:
+        resp.set_header("x-openstack-request-id", f"req-{uuid.uuid4()}")
+
+
 def create_app(backend: Backend) -> falcon.App:
-    app = falcon.App(cors_enable=False)
+    app = falcon.App(cors_enable=False, middleware=[RequestId()])
     app.req_options.strip_url_path_trailing_slash = True
     errors.register(app)
 
