@@ -52,6 +52,30 @@ def test_home_is_expanded_and_a_symlinked_home_followed(tmp_path, gctl):
     assert shown[0] == {"name": "home", "value": str(real), "source": "--home"}
 
 
+@pytest.mark.parametrize("kind, words", [
+    ("loop", "Too many levels of symbolic links"),
+    ("file", "is not a directory"),
+    ("under a file", "Not a directory"),
+])
+def test_a_home_that_cannot_be_a_store_is_exit_7_never_an_empty_store(tmp_path, gctl, kind, words):
+    """A symlink loop or a file where the home should be: every command says so, exit 7;
+    a listing never reports an empty store instead, and nothing is created."""
+    (tmp_path / "a-file").write_text("not a store\n")
+    (tmp_path / "loop-a").symlink_to(tmp_path / "loop-b")
+    (tmp_path / "loop-b").symlink_to(tmp_path / "loop-a")
+    home = {"loop": tmp_path / "loop-a", "file": tmp_path / "a-file",
+            "under a file": tmp_path / "a-file" / "home"}[kind]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for args in (["image", "list", "-q"], ["task", "list"], ["image", "create", "x"]):
+        result = gctl(*args, env={"GLANCECTL_HOME": str(home)})
+        assert (result.exit_code, result.stdout) == (7, ""), (args, result.stderr)
+        assert result.stderr.strip() == (f"Error: store home {os.path.realpath(home)}: {words}"
+                                         if kind != "file" else
+                                         f"Error: store home {home} {words}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert (tmp_path / "a-file").read_text() == "not a store\n"
+
+
 def test_records_are_sharded_and_no_temp_files_remain(gctl, home):
     for i in range(20):
         gctl.create(f"i{i}")

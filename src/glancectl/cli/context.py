@@ -7,12 +7,13 @@ terminal state at import time, so tests can pass their own streams.
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from functools import cached_property
 from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Callable, Mapping
 
-from glancectl.errors import OutputFailed
+from glancectl.errors import OutputFailed, StoreUnavailable
 
 if TYPE_CHECKING:
     from glancectl.config import Settings
@@ -35,7 +36,18 @@ def resolve_home(option: str | None, environ: Mapping[str, str]) -> tuple[str, s
 
 
 def _absolute(path: str) -> str:
-    return os.path.realpath(os.path.expanduser(path))
+    """``path`` made absolute, its symlinks followed; refused when it cannot be a store's home,
+    so that a read never reports an empty store where there is no store to read."""
+    home = os.path.realpath(os.path.expanduser(path))
+    try:
+        is_dir = stat.S_ISDIR(os.stat(home).st_mode)
+    except FileNotFoundError:
+        return home  # a new store: made by its first write
+    except OSError as exc:  # a symlink loop, a parent that is a file, no permission
+        raise StoreUnavailable(f"store home {home}: {exc.strerror}") from None
+    if not is_dir:
+        raise StoreUnavailable(f"store home {home} is not a directory")
+    return home
 
 
 class GuardedOutput:
