@@ -5,7 +5,8 @@ from __future__ import annotations
 import operator
 from dataclasses import dataclass, field
 from functools import cached_property
-from operator import itemgetter
+from itertools import islice, repeat
+from operator import is_not, itemgetter
 from typing import Callable, Iterable, Mapping, Sequence
 
 from glancectl.errors import InvalidValue, MarkerNotFound
@@ -105,32 +106,135 @@ def select(records: Iterable[Mapping], keys: list[SortKey], *, marker: str | Non
     listing that prints a column does not hold every record whole. Keys that
     all sort one way take one sort pass; None sorts before any value.
     """
-    sort_values = _sort_values([k.key for k in keys])
-    if keep is None:
-        rows = [(sort_values(r), r["id"], r) for r in records]
-    else:
-        rows = [(sort_values(r), r["id"], keep(r)) for r in records]
-    if all(k.descending == keys[0].descending for k in keys):
-        rows.sort(key=itemgetter(0), reverse=keys[0].descending)
-    else:  # stable sorts from the last key to the first
-        for index in reversed(range(len(keys))):
-            rows.sort(key=lambda row, i=3 * index: row[0][i:i + 3], reverse=keys[index].descending)
+    records = iter(records)
+    batches = iter(lambda: list(islice(records, _BATCH)), [])
+    return select_batches(batches, keys, marker=marker, limit=limit, keep=keep)
+
+
+_BATCH = 1024  # records taken at a time from a plain iterable: the C-level steps' unit
+
+
+def select_batches(batches: Iterable[list[Mapping]], keys: list[SortKey], *,
+                   marker: str | None = None, limit: int | None = None,
+                   keep: Callable[[Mapping], object] | None = None) -> list:
+    """``select`` over records that come a list at a time (a store's shards).
+
+    Each list's sort values, IDs and kept values are taken a column at a time
+    where they can be (``FieldValues``, the default sort), not a call per record,
+    and the listing is sorted as positions into those columns.
+    """
+    sort_values = _SortValues([k.key for k in keys])
+    ids: list = []
+    kept: list = []
+    for batch in batches:
+        batch_ids = list(map(_ID, batch))
+        ids += batch_ids
+        if keep is None:
+            kept += batch
+        elif type(keep) is FieldValues:
+            kept += keep.many(batch)
+        else:
+            kept += map(keep, batch)
+        sort_values.add(batch, batch_ids)
+    order = sort_values.order([k.descending for k in keys])
     start = 0
     if marker:
-        start = next((i + 1 for i, row in enumerate(rows) if row[1] == marker), None)
-        if start is None:
-            raise MarkerNotFound(f"marker {marker} could not be found")
+        try:
+            start = list(map(ids.__getitem__, order)).index(marker) + 1
+        except ValueError:
+            raise MarkerNotFound(f"marker {marker} could not be found") from None
     end = None if limit is None else start + limit
-    return [row[2] for row in rows[start:end]]
+    return list(map(kept.__getitem__, order[start:end]))
 
 
-def _sort_values(names: list[str]) -> Callable[[Mapping], tuple]:
-    """``_sort_value`` of every key, flat, as one tuple."""
-    if names == ["created_at", "id"]:  # the default, written out: a listing runs it per record
-        finer = FINER_SORT_KEYS["created_at"]
-        return lambda r: ((a := r.get("created_at")) is not None, a if a is not None else 0,
-                          r.get(finer, 0), (b := r.get("id")) is not None, b if b is not None else 0, 0)
-    return lambda r: tuple(v for name in names for v in _sort_value(r, name))
+_ID = itemgetter("id")
+
+
+class FieldValues:
+    """A ``keep`` for ``select``: a record's values of ``keys`` (None when absent), as a tuple.
+
+    ``select`` takes them for a whole list of records in one C-level pass when
+    every record has every key, as glancectl writes them.
+    """
+
+    def __init__(self, keys: Sequence[str]):
+        self.keys = tuple(keys)
+        self._get = itemgetter(*self.keys)
+
+    def __call__(self, record: Mapping) -> tuple:
+        return tuple(map(record.get, self.keys))
+
+    def many(self, records: list[Mapping]) -> Iterable[tuple]:
+        try:
+            values = list(map(self._get, records))
+        except KeyError:  # a record without one of them: None for it, as one at a time
+            return map(self, records)
+        return values if len(self.keys) > 1 else zip(values)
+
+
+class _SortValues:
+    """Every record's ``_sort_value`` of each key, flat, as one tuple, and the order they give.
+
+    For the default sort they are kept as columns (created_at, created_ns, id)
+    while no record lacks created_at or its ID, and made tuples only if they
+    are needed.
+    """
+
+    def __init__(self, names: list[str]):
+        self.columns = names == ["created_at", "id"]
+        if self.columns:  # the default, written out: a listing runs it per record
+            finer = FINER_SORT_KEYS["created_at"]
+            self.one = lambda r: ((a := r.get("created_at")) is not None, a if a is not None else 0,
+                                  r.get(finer, 0), (b := r.get("id")) is not None,
+                                  b if b is not None else 0, 0)
+        else:
+            self.one = lambda r: tuple(v for name in names for v in _sort_value(r, name))
+        self.values: list[tuple] = []
+        self.created: list = []
+        self.finer: list = []
+        self.ids: list = []
+
+    def add(self, records: list[Mapping], ids: list) -> None:
+        """Take the sort values of ``records``, whose IDs are ``ids``."""
+        if self.columns:
+            try:
+                created = list(map(dict.get, records, repeat("created_at")))
+            except TypeError:  # not dicts
+                created = [None]
+            if all(map(is_not, created, repeat(None))) and all(map(is_not, ids, repeat(None))):
+                self.created += created
+                self.finer += map(dict.get, records, repeat(FINER_SORT_KEYS["created_at"]), repeat(0))
+                self.ids += ids
+                return
+            self._as_tuples()
+        self.values += map(self.one, records)
+
+    def _as_tuples(self) -> None:
+        """The columns as the tuples ``one`` gives (no created_at or ID in them is None)."""
+        if self.columns:
+            self.values = list(zip(repeat(True), self.created, self.finer, repeat(True), self.ids,
+                                   repeat(0)))
+            self.columns = False
+
+    def order(self, descending: list[bool]) -> list[int]:
+        """The records' positions, sorted by their sort values; ``descending`` for each key.
+
+        When every record has its own created_at, a text, that alone decides the
+        default order, and texts compare many times quicker than tuples.
+        """
+        if (self.columns and len(set(descending)) == 1 and set(map(type, self.created)) <= {str}
+                and len(set(self.created)) == len(self.created)):
+            return sorted(range(len(self.created)), key=self.created.__getitem__,
+                          reverse=descending[0])
+        self._as_tuples()
+        values = self.values
+        order = list(range(len(values)))
+        if len(set(descending)) <= 1:
+            order.sort(key=values.__getitem__, reverse=bool(descending and descending[0]))
+        else:  # stable sorts from the last key to the first
+            for index in reversed(range(len(descending))):
+                order.sort(key=lambda i, s=3 * index: values[i][s:s + 3], reverse=descending[index])
+        return order
 
 
 def check_filter_value(what: str, value: str, allowed: Iterable[str]) -> str:

@@ -157,6 +157,22 @@ def _cells(row: Sequence) -> Sequence[str]:
     return list(map(human, row))
 
 
+def _all_cells(rows: Sequence[Sequence]) -> Sequence[Sequence[str]]:
+    """``_cells`` of each row; rows of printable text as they are, in one test for them all."""
+    try:
+        text = "".join(map("".join, rows))
+    except TypeError:  # a value that is not text
+        return list(map(_cells, rows))
+    if text.isascii():  # printable unless it holds a control character: a quicker test in bytes
+        printable = len(text.encode("ascii").translate(None, _ASCII_CONTROLS)) == len(text)
+    else:
+        printable = text.isprintable()
+    return rows if printable else list(map(_cells, rows))
+
+
+_ASCII_CONTROLS = bytes([*range(0x20), 0x7F])  # the ASCII characters str.isprintable refuses
+
+
 def _text(value) -> str:
     if type(value) is str:  # most values: the quick way first
         return value
@@ -288,7 +304,7 @@ def _plain_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
         widths[i] = max(widths[i], *map(len, column))
     rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
     line = "| " + " | ".join(f"%-{w}s" for w in widths) + " |"  # printf-style: the quickest per row
-    out = [rule, line % tuple(headers), rule, *(line % tuple(r) for r in rows), rule]
+    out = [rule, line % tuple(headers), rule, *map(line.__mod__, map(tuple, rows)), rule]
     return "\n".join(out)
 
 
@@ -413,7 +429,7 @@ def _render_rows(env, output: OutputOptions, keys: Sequence[str], rows: list[Seq
     if output.format == "value":
         _value_lines(env, rows)
         return
-    cells = list(map(_cells, rows))
+    cells = _all_cells(rows)
     if output.format == "csv":
         _csv(env, [safe_text(heading(k)) for k in keys], cells)
     else:
@@ -440,7 +456,9 @@ class ListOutput:
             self.keep = lambda record: item(view(record))
             self._emit = functools.partial(_write_json_list, env)
         elif (keys := self._plain_keys(plain)) is not None:
-            self.keep = lambda record: tuple(map(record.get, keys))
+            from glancectl.listing import FieldValues  # a list command has it loaded already
+
+            self.keep = FieldValues(keys)
             chosen = self._chosen(keys)
             if output.format in ("json", "yaml"):
                 self._emit = lambda rows: render_many(

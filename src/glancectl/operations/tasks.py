@@ -20,10 +20,12 @@ foreground.
 
 from __future__ import annotations
 
+import operator
 import os
 import sys
 import time
 from datetime import datetime, timedelta, timezone
+from itertools import compress
 from typing import TYPE_CHECKING, Callable, Mapping
 
 from glancectl import lifecycle, records
@@ -40,7 +42,9 @@ from glancectl.errors import (
 )
 from glancectl.exit_codes import ExitCode
 from glancectl.lifecycle import TaskStatus
-from glancectl.listing import TASK_SORT_KEYS, check_filter_value, parse_sort, select
+from glancectl.listing import (
+    TASK_SORT_KEYS, check_filter_value, parse_sort, select, select_batches,
+)
 from glancectl.store import Lease, Store, checked_uuid
 
 if TYPE_CHECKING:
@@ -66,6 +70,7 @@ NO_OWNER = (
 )
 RUN_LATER = "run_later"  # bookkeeping: left pending on purpose, for 'glancectl task run'
 Progress = Callable[[int], None]
+_STATUS = operator.itemgetter("status")
 
 
 is_final = lifecycle.is_final_task_status
@@ -415,16 +420,27 @@ def list_tasks(store: Store, settings: Settings, *, status: str | None = None,
         check_filter_value("type", task_type, TASK_TYPES)
     if marker:
         marker = checked_uuid(marker)
-    final = lifecycle.FINAL_TASK_STATUSES  # only an unfinished task can be abandoned: skip the call
-    found = store.tasks.all()
-    if image_id is not None:
-        found = (t for t in found if t.get("image_id") == image_id)
-    found = (t if t["status"] in final else settle_if_dead(store, settings, t) for t in found)
-    if status is not None or task_type is not None:
-        found = (t for t in found
-                 if (status is None or t["status"] == status)
-                 and (task_type is None or t["type"] == task_type))
-    return select(found, keys, marker=marker, limit=limit, keep=keep)
+    # Only an unfinished task can be abandoned: skip the call. Plain strings: an exact str
+    # compares quicker than an enum member, and every task is looked up.
+    final = frozenset(map(str, lifecycle.FINAL_TASK_STATUSES))
+
+    def settled_matches(found: list[dict]) -> list[dict]:
+        """One shard's tasks that match, after settling any whose owner died."""
+        if image_id is not None:
+            found = [t for t in found if t.get("image_id") == image_id]
+        statuses = list(map(_STATUS, found))
+        unfinished = set(statuses) - final
+        if unfinished:
+            for index in compress(range(len(found)), map(unfinished.__contains__, statuses)):
+                found[index] = settle_if_dead(store, settings, found[index])
+        if status is not None or task_type is not None:
+            found = [t for t in found
+                     if (status is None or t["status"] == status)
+                     and (task_type is None or t["type"] == task_type)]
+        return found
+
+    return select_batches(map(settled_matches, store.tasks.shards()), keys, marker=marker,
+                          limit=limit, keep=keep)
 
 
 def bytes_received(store: Store, task: Mapping) -> int:
