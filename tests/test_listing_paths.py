@@ -1,0 +1,117 @@
+"""A listing's quick paths (columns taken in C, the default order by created_at alone, one
+printable test for every row) give exactly what the plain per-record rules give."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from types import MappingProxyType
+
+import pytest
+
+from glancectl.cli.output import _all_cells, _cells
+from glancectl.listing import FieldValues, TASK_SORT_KEYS, _sort_value, parse_sort, select, select_batches
+from glancectl.errors import MarkerNotFound
+
+COLUMNS = ("id", "type", "status", "owner")
+SORTS = [None, "created_at:asc", "created_at:asc,id:desc", "status:asc,created_at", "id",
+         "updated_at", "type,status:asc"]
+
+
+def _records(count: int, *, seed: int, ties: bool, odd: bool) -> list[dict]:
+    """Tasks as glancectl writes them; with ``ties`` many share a created_at (and created_ns),
+    with ``odd`` some lack created_at, created_ns or owner, as older or restored records may."""
+    rng = random.Random(seed)
+    stamps = [f"2026-01-01T00:{m:02d}:{s:02d}Z" for m in range(60) for s in range(60)]
+    out = []
+    for i in range(count):
+        record = {
+            "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            "type": rng.choice(("import", "api_image_import")),
+            "status": rng.choice(("pending", "success", "failure")),
+            "owner": rng.choice(("root", "alice")),
+            "created_at": rng.choice(stamps[:20]) if ties else stamps[i],
+            "created_ns": rng.choice((1, 2)) if ties else i,
+            "updated_at": rng.choice(stamps[:30]),
+        }
+        if odd and i % 5 == 0:
+            del record["created_ns"]
+        if odd and i % 7 == 0:
+            record["created_at"] = None
+        if odd and i % 11 == 0:
+            del record["owner"]
+        out.append(record)
+    return out
+
+
+def _reference(records, sort, *, marker=None, limit=None) -> list[tuple]:
+    """The rules one record at a time: stable sorts from the last key to the first."""
+    rows = list(records)
+    for key in reversed(parse_sort(sort, TASK_SORT_KEYS, "created_at:desc")):
+        rows.sort(key=lambda r, name=key.key: _sort_value(r, name), reverse=key.descending)
+    start = 0
+    if marker:
+        start = [r["id"] for r in rows].index(marker) + 1
+    end = None if limit is None else start + limit
+    return [tuple(r.get(k) for k in COLUMNS) for r in rows[start:end]]
+
+
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("odd", [False, True])
+@pytest.mark.parametrize("sort", SORTS)
+def test_select_in_columns_matches_the_rules_one_record_at_a_time(ties, odd, sort):
+    records = _records(300, seed=len(SORTS) * ties + odd, ties=ties, odd=odd)
+    keys = parse_sort(sort, TASK_SORT_KEYS, "created_at:desc")
+    expected = _reference(records, sort)
+    shards = [records[i:i + 37] for i in range(0, len(records), 37)]
+    assert select_batches(iter(shards), keys, keep=FieldValues(COLUMNS)) == expected
+    assert select(iter(records), keys, keep=FieldValues(COLUMNS)) == expected
+    # Not dicts, and a keep of its own: every value one record at a time.
+    proxies = [MappingProxyType(r) for r in records]
+    assert select(proxies, keys, keep=lambda r: tuple(r.get(k) for k in COLUMNS)) == expected
+    assert [r["id"] for r in select(records, keys)] == [row[0] for row in expected]
+
+
+def test_a_record_without_created_at_later_on_still_sorts_first_when_ascending():
+    records = _records(100, seed=3, ties=False, odd=False)
+    records[-1]["created_at"] = None
+    shards = [records[:50], records[50:]]
+    listed = select_batches(shards, parse_sort("created_at:asc", TASK_SORT_KEYS, ""),
+                            keep=FieldValues(COLUMNS))
+    assert listed[0][0] == records[-1]["id"]
+    assert listed == _reference(records, "created_at:asc")
+
+
+@pytest.mark.parametrize("sort", [None, "status:asc,created_at"])
+def test_marker_and_limit_page_the_sorted_listing(sort):
+    records = _records(120, seed=9, ties=True, odd=True)
+    keys = parse_sort(sort, TASK_SORT_KEYS, "created_at:desc")
+    everything = _reference(records, sort)
+    marker = everything[40][0]
+    assert select(records, keys, marker=marker, limit=7, keep=FieldValues(COLUMNS)) == \
+        _reference(records, sort, marker=marker, limit=7)
+    assert select(records, keys, limit=0, keep=FieldValues(COLUMNS)) == []
+    with pytest.raises(MarkerNotFound):
+        select(records, keys, marker=str(uuid.UUID(int=1, version=4)))
+
+
+def test_field_values_of_one_key_are_one_value_tuples():
+    records = _records(10, seed=1, ties=False, odd=True)
+    assert list(FieldValues(["owner"]).many(records)) == [(r.get("owner"),) for r in records]
+    assert list(FieldValues(COLUMNS).many(records)) == [FieldValues(COLUMNS)(r) for r in records]
+
+
+@pytest.mark.parametrize("rows", [
+    [("a", "b"), ("c", "d")],
+    [("a", "evil\x1b[31m"), ("c", "d")],
+    [("a", "line\nbreak")],
+    [("tab\there", "x")],
+    [("del\x7f", "x")],
+    [("ünïcode", "x"), ("c", "d")],
+    [("ünïcode", "\x85 next line")],
+    [("a", None), ("c", 42)],
+    [("a", ["x", "y"])],
+    [],
+])
+def test_one_printable_test_for_every_row_matches_one_per_row(rows):
+    assert [list(row) for row in _all_cells(rows)] == [list(_cells(row)) for row in rows]
