@@ -116,7 +116,7 @@ def read_json(path: str | Path, *, bulk: bool = False):
         raise StoreCorrupt(path, "a directory is in its place") from None
     except NotADirectoryError:
         raise StoreCorrupt(os.path.dirname(path), "not a directory") from None
-    if not raw.strip():
+    if not raw or raw.isspace():  # not strip(): that copies the whole file
         raise StoreCorrupt(path, "file is empty")
     if bulk:
         try:
