@@ -116,7 +116,14 @@ class ShardedTable:
             if os.path.lexists(self.directory):  # a file there is not an empty table
                 raise StoreCorrupt(self.directory, "not a directory")
             return []
-        return sorted(p for p in self.directory.glob("*.json") if len(p.stem) == SHARD_PREFIX_LEN)
+        # Names, not Path.glob: a listing reads every shard, and glob costs a Path per entry.
+        try:
+            names = os.listdir(self.directory)
+        except PermissionError:  # as glob has it: a directory it cannot read holds no shards
+            return []
+        suffix = ".json"
+        return [self.directory / name for name in sorted(names)
+                if len(name) == SHARD_PREFIX_LEN + len(suffix) and name.endswith(suffix)]
 
     def storage(self, path: str | Path, *, bulk: bool = False) -> AtomicJSONStorage:
         """The one way a shard is read: its records' shape is checked on the way in."""
