@@ -301,7 +301,7 @@ def _plain_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     for i, column in enumerate(zip(*rows)):  # a column at a time: a long listing has many rows
         if "\n" in "".join(column):
             column = [line for cell in column for line in cell.split("\n")]
-        widths[i] = max(widths[i], *map(len, column))
+        widths[i] = max({widths[i], *map(len, column)})  # a set: a few lengths to compare, not every one
     rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
     line = "| " + " | ".join(f"%-{w}s" for w in widths) + " |"  # printf-style: the quickest per row
     out = [rule, line % tuple(headers), rule, *map(line.__mod__, map(tuple, rows)), rule]
