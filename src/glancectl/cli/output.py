@@ -242,12 +242,13 @@ def _document(env, output: OutputOptions, value) -> None:
         print(to_json(value, indent=None if output.noindent else 2), file=env.stdout)
 
 
-def _json_list_item() -> Callable[[object], bytes]:
-    """``value`` as ``to_json`` prints it as an element of a list (indented by 2), UTF-8.
+def _json_list_item(view: Callable[[Mapping], object]) -> Callable[[Mapping], bytes]:
+    """A record's ``view`` as ``to_json`` prints it as an element of a list (indented by 2), UTF-8.
 
     orjson when installed: the standard library's indenting encoder is pure
     Python and took most of a long listing's time. Whatever orjson refuses
-    goes through ``to_json``, so the bytes are the same either way.
+    goes through ``to_json``, so the bytes are the same either way. One call
+    per record does both, as a listing makes one per image.
     """
     c1 = re.compile(rb"\x7f|\xc2[\x80-\x9f]")  # DEL and C1 controls, as to_json escapes them
 
@@ -260,12 +261,14 @@ def _json_list_item() -> Callable[[object], bytes]:
     try:
         import orjson
     except ImportError:
-        return slow
+        return lambda record: slow(view(record))
+    dumps, indented = orjson.dumps, orjson.OPT_INDENT_2
 
-    def item(value) -> bytes:
+    def item(record: Mapping) -> bytes:
+        value = view(record)
         try:
             # "[\n" + the value indented as an element + "\n]": the slice is the element.
-            raw = orjson.dumps([value], option=orjson.OPT_INDENT_2)[2:-2]
+            raw = dumps([value], option=indented)[2:-2]
         except TypeError:  # orjson.JSONEncodeError: a huge integer, a lone surrogate
             return slow(value)
         return c1.sub(escape, raw) if b"\x7f" in raw or b"\xc2" in raw else raw
@@ -452,8 +455,7 @@ class ListOutput:
         if output.quiet:
             self.keep, self._emit = itemgetter("id"), self._ids
         elif output.format == "json" and not output.columns and not output.noindent:
-            item = _json_list_item()
-            self.keep = lambda record: item(view(record))
+            self.keep = _json_list_item(view)
             self._emit = functools.partial(_write_json_list, env)
         elif (keys := self._plain_keys(plain)) is not None:
             from glancectl.listing import FieldValues  # a list command has it loaded already
