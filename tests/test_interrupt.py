@@ -113,6 +113,33 @@ def test_sigkill_mid_upload_is_settled_by_the_next_command(tmp_path):
     assert show(home, image_id)["status"] == "active"
 
 
+def test_a_listing_settles_a_dead_writers_image_and_leaves_a_live_one_saving(tmp_path):
+    """A read shows a dead writer's image as the next write would leave it; an upload
+    still running is left alone, in the listing and in the store."""
+    home = tmp_path / "h"
+    dead_id, live_id = create(home), create(home)
+    dead, live = start_upload(home, dead_id), start_upload(home, live_id)
+    try:
+        feed_until_saving(dead, home, dead_id)
+        feed_until_saving(live, home, live_id)
+        dead.kill()  # after both took the lock: no write settles it before the listing
+        dead.wait(timeout=30)
+        assert Store(home).images.get(dead_id)["status"] == "saving"
+        for args in (["-f", "json"], ["-f", "value", "-c", "id", "-c", "status"]):
+            result = run_launcher("image", "list", *args, home=home)
+            assert result.returncode == 0, result.stderr
+            if args[1] == "json":
+                statuses = {i["id"]: i["status"] for i in json.loads(result.stdout)}
+            else:
+                statuses = dict(line.split() for line in result.stdout.decode().splitlines())
+            assert statuses == {dead_id: "queued", live_id: "saving"}
+        assert Store(home).images.get(live_id)["status"] == "saving"
+    finally:
+        for proc in (dead, live):
+            proc.kill()
+            proc.wait(timeout=30)
+
+
 @pytest.mark.parametrize("at, after", [
     ("glancectl.datafiles:new_data_temp", False),  # saving, before the first byte
     ("glancectl.datafiles:commit", True),  # data in place, the record not yet active

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Mapping
 
 from glancectl import lifecycle, records
@@ -180,23 +181,25 @@ def list_images(
 ) -> list:
     """The images ``image_filter`` matches, sorted and paged; ``keep`` picks what is kept of each."""
     # Imported here: of this module's users, only listings need it (start-up of `image show`).
-    from glancectl.listing import IMAGE_SORT_KEYS, parse_sort, select
+    from glancectl.listing import IMAGE_SORT_KEYS, parse_sort, select_batches
 
     keys = parse_sort(sort, IMAGE_SORT_KEYS, "created_at:desc")
     if marker:
         marker = checked_uuid(marker)
-    return select(_settled_matches(store, image_filter.predicate), keys, marker=marker, limit=limit,
-                  keep=keep)
+    return select_batches(_settled_matches(store, image_filter.predicate), keys, marker=marker,
+                          limit=limit, keep=keep)
 
 
-def _settled_matches(store: Store, matches: Callable[[Mapping], bool]) -> Iterator[dict]:
-    """Every image ``matches`` keeps, after settling any whose writer died."""
-    in_flight = lifecycle.IN_FLIGHT_STATUSES  # only these can have a dead writer: skip the call
-    for record in store.images.all():
-        if record["status"] in in_flight:
-            record = recovery.settled(store, record)
-        if matches(record):
-            yield record
+def _settled_matches(store: Store, matches: Callable[[Mapping], bool]) -> Iterator[list[dict]]:
+    """The images ``matches`` keeps, a shard at a time, after settling any whose writer died."""
+    in_flight = lifecycle.IN_FLIGHT_STATUSES  # only these can have a dead writer
+    for records in store.images.shards():
+        if not in_flight.isdisjoint(map(_STATUS, records)):
+            records = [recovery.settled(store, r) if r["status"] in in_flight else r for r in records]
+        yield list(filter(matches, records))
+
+
+_STATUS = itemgetter("status")
 
 
 @dataclass
