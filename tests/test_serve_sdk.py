@@ -6,6 +6,7 @@ import hashlib
 import http.client
 import json
 import os
+import socket
 from urllib.parse import urlsplit
 
 import pytest
@@ -144,6 +145,48 @@ def test_chunked_upload_and_download_headers(glance_server):
     assert got.headers["Content-Length"] == str(len(DATA))
     assert got.headers["Content-MD5"] == hashlib.md5(DATA).hexdigest()
     assert got.headers["Content-Type"] == "application/octet-stream"
+
+
+def _read_response(reader) -> tuple[int, bytes]:
+    """One response off a raw connection: its status and its Content-Length body."""
+    status = int(reader.readline().split()[1])
+    headers = {}
+    while (line := reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.decode().partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return status, reader.read(int(headers.get("content-length", 0)))
+
+
+@pytest.mark.parametrize("framing", ["length", "chunked"])
+def test_upload_stops_at_its_body_and_the_next_request_is_answered(glance_server, framing):
+    """A body of several ingest chunks, not a whole number of pages, with the next request
+    sent right behind it on the same connection: the image holds exactly the body, and the
+    request after it is read and answered (the server's body reader stopped at its end)."""
+    image = glance_server.create(name=f"pipelined-{framing}")
+    data = os.urandom(9 * 1024 * 1024 + 5)
+    parts = urlsplit(glance_server.url)
+    if framing == "length":
+        head, body = f"Content-Length: {len(data)}", data
+    else:
+        block = 1024 * 1024 + 3
+        body = b"".join(b"%x\r\n%s\r\n" % (len(data[i:i + block]), data[i:i + block])
+                        for i in range(0, len(data), block)) + b"0\r\n\r\n"
+        head = "Transfer-Encoding: chunked"
+    with socket.create_connection((parts.hostname, parts.port), timeout=60) as sock:
+        sock.sendall(f"PUT /v2/images/{image['id']}/file HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+                     f"Content-Type: application/octet-stream\r\n{head}\r\n\r\n".encode()
+                     + body
+                     + f"GET /v2/images/{image['id']} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+                       "Accept: application/json\r\nConnection: close\r\n\r\n".encode())
+        reader = sock.makefile("rb")
+        assert _read_response(reader)[0] == 204
+        status, shown = _read_response(reader)
+    assert status == 200
+    record = json.loads(shown)
+    assert record["status"] == "active" and record["size"] == len(data)
+    assert record["checksum"] == hashlib.md5(data).hexdigest()
+    assert record["os_hash_value"] == hashlib.sha512(data).hexdigest()
+    assert glance_server.get(f"/v2/images/{image['id']}/file").content == data
 
 
 def test_queued_image_download_is_204(glance_server):

@@ -77,13 +77,22 @@ class RequestBody(DataSource):
     def __init__(self, req: falcon.Request, stopping: threading.Event):
         check_content_type(req, (OCTET_STREAM,))
         self._stream = req.stream
+        # The server's body may read straight into the ingest's buffer (see server._gateway);
+        # a chunked one, or another server's, hands out bytes to copy in.
+        self._stream_readinto = getattr(req.stream, "readinto", None)
         self._stopping = stopping
         super().__init__("the request body", req.content_length)
 
     def _readinto(self, buf) -> int:
         if self._stopping.is_set():
             raise StoreUnavailable("The server is shutting down; the data was not kept.")
+        if self.size is not None and len(buf) > self.size - self.bytes_read:
+            buf = buf[:self.size - self.bytes_read]  # WSGI: never read past the Content-Length
+            if not buf:
+                return 0
         try:
+            if self._stream_readinto is not None:
+                return self._stream_readinto(buf) or 0
             data = self._stream.read(len(buf))
         except (ValueError, OSError) as exc:  # a broken chunk, a reset, a client gone quiet
             raise SourceError(f"{self.description} was cut off: {exc}") from None
