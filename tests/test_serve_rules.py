@@ -169,6 +169,29 @@ def test_client_hanging_up_mid_upload_leaves_the_image_queued(glance_server, mon
     assert glance_server.upload(image["id"], b"whole").status_code == 204
 
 
+@pytest.mark.parametrize("body, said", [
+    (b"5\r\nhello\r\n5\r\nworldXX3\r\nabc\r\n0\r\n\r\n",
+     "Bad chunked transfer coding (expected '\\r\\n', got b'XX')"),
+    (b"5\r\nhello\r\nzz\r\nabc\r\n0\r\n\r\n", "Bad chunked transfer size: b'zz'"),
+    (b"5\r\nhello\r\n10\r\nworld", "Bad chunked transfer coding (expected '\\r\\n', got b'')"),
+], ids=["no-crlf-after-data", "bad-size", "cut-mid-chunk"])
+def test_broken_chunked_framing_is_400_and_leaves_the_image_queued(glance_server, body, said):
+    image = glance_server.create(name="broken-chunks")
+    parts = urlsplit(glance_server.url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=60) as sock:
+        sock.sendall(f"PUT /v2/images/{image['id']}/file HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+                     "Accept: application/json\r\nContent-Type: application/octet-stream\r\n"
+                     "Transfer-Encoding: chunked\r\n\r\n".encode() + body)
+        sock.shutdown(socket.SHUT_WR)
+        answer = sock.makefile("rb").read()
+    head, _, document = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert json.loads(document)["message"] == f"the request body was cut off: {said}"
+    after = glance_server.get(f"/v2/images/{image['id']}").json()
+    assert (after["status"], after["size"], after["checksum"]) == ("queued", None, None)
+    assert _no_partial_data(glance_server.home)
+
+
 def test_chunked_upload_over_the_quota_is_refused_as_it_crosses_it(tmp_path):
     """The quota holds while bytes arrive: a chunked body far over it is refused with 413
     after the server took not much more than the quota, and nothing is spooled anywhere."""

@@ -77,8 +77,8 @@ class RequestBody(DataSource):
     def __init__(self, req: falcon.Request, stopping: threading.Event):
         check_content_type(req, (OCTET_STREAM,))
         self._stream = req.stream
-        # The server's body may read straight into the ingest's buffer (see server._gateway);
-        # a chunked one, or another server's, hands out bytes to copy in.
+        # glancectl's server reads a body straight into the ingest's buffer (api.bodies);
+        # another WSGI server's stream may only hand out bytes to copy in.
         self._stream_readinto = getattr(req.stream, "readinto", None)
         self._stopping = stopping
         super().__init__("the request body", req.content_length)

@@ -46,8 +46,8 @@ def check_bind(host: str, allow_remote: bool) -> None:
 
 
 def _gateway():
-    """cheroot's WSGI gateway, with a body an upload can read straight into its own buffers,
-    closing the connection after a response to an unread body.
+    """cheroot's WSGI gateway, with bodies an upload reads straight into its own buffers
+    (``bodies``), closing the connection after a response to an unread body.
 
     cheroot otherwise reads what is left of a Content-Length body in one read to keep the
     connection (gigabytes into memory, for an upload refused up front), and leaves an unread
@@ -56,30 +56,15 @@ def _gateway():
     from cheroot.server import ChunkedRFile, KnownLengthRFile
     from cheroot.wsgi import Gateway_10
 
-    class SizedBody(KnownLengthRFile):
-        """A Content-Length body that also has ``readinto``.
-
-        cheroot's ``read`` hands out a new bytes object per call, built from a fresh
-        allocation per socket read and joined (four copies of every byte, and the page
-        faults of each new block); ``readinto`` has the kernel put the bytes in the
-        caller's buffer, once.
-        """
-
-        def readinto(self, buf) -> int:
-            view = memoryview(buf)
-            if len(view) > self.remaining:
-                view = view[:self.remaining]  # never into the next request's bytes
-            if not view:
-                return 0
-            # Whatever cheroot has buffered, else one recv_into the caller's buffer.
-            n = self.rfile.readinto1(view)
-            self.remaining -= n
-            return n
+    from glancectl.api.bodies import ChunkedBody, SizedBody
 
     class Gateway(Gateway_10):
         def __init__(self, req):
-            if type(req.rfile) is KnownLengthRFile:
-                req.rfile = SizedBody(req.rfile.rfile, req.rfile.remaining)
+            body = req.rfile
+            if type(body) is KnownLengthRFile:
+                req.rfile = SizedBody(body.rfile, body.remaining)
+            elif type(body) is ChunkedRFile:
+                req.rfile = ChunkedBody(body.rfile, body.maxlen)
             super().__init__(req)
 
         def start_response(self, status, headers, exc_info=None):
