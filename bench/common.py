@@ -142,7 +142,8 @@ def make_records(count: int, seed: int = 1, data_dir: str = "/srv/glancectl/data
     out = []
     for i in range(count):
         image_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-        created = base_time + _dt.timedelta(seconds=i * 37 + rng.randrange(30))
+        # In bursts, as scripts create them: 10 within 3 s (so created_at ties), every 370 s.
+        created = base_time + _dt.timedelta(seconds=(i // 10) * 370 + rng.randrange(3))
         stamp = created.strftime("%Y-%m-%dT%H:%M:%SZ")
         roll = rng.random()
         status = ("active" if roll < 0.70 else "queued" if roll < 0.85
@@ -261,7 +262,7 @@ def make_tasks(count: int, seed: int = 1) -> list[dict]:
     base_time = _dt.datetime(2024, 1, 1, tzinfo=_dt.timezone.utc)
     out = []
     for i in range(count):
-        created = base_time + _dt.timedelta(seconds=i * 11 + rng.randrange(10))
+        created = base_time + _dt.timedelta(seconds=(i // 10) * 110 + rng.randrange(3))  # bursts, as images
         stamp = created.strftime("%Y-%m-%dT%H:%M:%SZ")
         status = rng.choice(("success", "success", "failure", "pending"))
         task = dict(template)

@@ -219,13 +219,22 @@ class _SortValues:
     def order(self, descending: list[bool]) -> list[int]:
         """The records' positions, sorted by their sort values; ``descending`` for each key.
 
-        When every record has its own created_at, a text, that alone decides the
-        default order, and texts compare many times quicker than tuples.
+        The default order is taken a column at a time, each column of one type
+        (texts, integers), which compare many times quicker than tuples: stable
+        sorts from the last column to the first, where the ID matters only if
+        two records share a created_ns. The created_at pass then finds the order
+        all but made, as created_ns is read from the same clock as created_at.
         """
         if (self.columns and len(set(descending)) == 1 and set(map(type, self.created)) <= {str}
-                and len(set(self.created)) == len(self.created)):
-            return sorted(range(len(self.created)), key=self.created.__getitem__,
-                          reverse=descending[0])
+                and set(map(type, self.finer)) <= {int}):
+            columns = [self.created, self.finer]
+            if len(set(self.finer)) < len(self.finer):
+                columns.append(self.ids)
+            if columns[-1] is self.finer or set(map(type, self.ids)) <= {str}:
+                order = list(range(len(self.created)))
+                for column in reversed(columns):
+                    order.sort(key=column.__getitem__, reverse=descending[0])
+                return order
         self._as_tuples()
         values = self.values
         order = list(range(len(values)))
