@@ -55,7 +55,9 @@ def json_body(req: falcon.Request, allowed: tuple[str, ...] = (JSON,), **headers
 
 
 def _json_too_large() -> falcon.HTTPError:
-    return falcon.HTTPPayloadTooLarge(
+    # The plain HTTPError: Falcon 4 renamed its 413 class and warns on the old name.
+    return falcon.HTTPError(
+        falcon.HTTP_413,
         description=f"Request is too large: a JSON request body is at most {MAX_JSON_BODY} bytes.")
 
 
