@@ -187,7 +187,8 @@ def test_a_dead_workers_lease_on_a_finished_task_is_cleared_by_the_next_write(tm
     task_id = "0d9f4c7e-8a3b-4c1e-9f00-00000000abcd"
     store = Store(home, after_lock=sweep)
     with store.writing():
-        store.tasks.insert({"id": task_id, "type": "import", "status": "success"})
+        store.tasks.insert({"id": task_id, "type": "import", "status": "success",
+                            "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"})
 
     def hold_lease_and_die():
         Store(home).take_lease(task_id)

@@ -86,6 +86,26 @@ def test_records_are_sharded_and_no_temp_files_remain(gctl, home):
     assert not [p for p in home.rglob("*") if ".tmp-" in p.name]
 
 
+@pytest.mark.parametrize("field, value", [("created_at", 12345), ("updated_at", None)])
+def test_a_time_of_another_type_is_a_corrupt_shard_not_a_crash(gctl, home, field, value):
+    """A hand-edited time (a number, null) would make a listing's sort fail half way: the shard
+    is refused as corrupt, naming the record, by every command; doctor reports it."""
+    image = gctl.create("edited")
+    shard = next(p for p in shard_files(home) if image["id"] in p.read_text())
+    document = json.loads(shard.read_text())
+    next(r for r in document["images"].values() if r["id"] == image["id"])[field] = value
+    shard.write_text(json.dumps(document))
+    before = shard.read_bytes()
+    for args in (["image", "list"], ["image", "list", "--sort", "created_at:asc", "-f", "json"],
+                 ["image", "show", image["id"]]):
+        result = gctl(*args)
+        assert (result.exit_code, result.stdout) == (7, ""), (args, result.stderr)
+        assert f"record {image['id']} has {field} {value!r}, not a string" in result.stderr
+    doctor = gctl("doctor")
+    assert doctor.exit_code == 7 and shard.name in doctor.stdout
+    assert shard.read_bytes() == before, "a read never rewrites the shard"
+
+
 def test_corrupt_shard_is_exit_7_and_never_treated_as_empty(gctl, home):
     image = gctl.create("precious")
     shard = next(p for p in shard_files(home) if image["id"] in p.read_text())
@@ -164,7 +184,9 @@ def test_nested_writes_share_one_lock_and_release_it(tmp_path):
     with store.writing():
         with store.writing():  # would time out if it tried to take the lock again
             store.images.insert({"id": "0d9f4c7e-8a3b-4c1e-9f00-000000000001", "status": "queued",
-                                 "locations": [], "properties": {}, "tags": []})
+                                 "locations": [], "properties": {}, "tags": [],
+                                 "created_at": "2026-01-01T00:00:00Z",
+                                 "updated_at": "2026-01-01T00:00:00Z"})
         with pytest.raises(StoreUnavailable, match="store is busy"):
             with Store(tmp_path / "h", lock_timeout=0.1).writing():
                 pass

@@ -81,18 +81,18 @@ class ShardedTable:
     prefix_len = SHARD_PREFIX_LEN
 
     def __init__(self, root: str, name: str, statuses: frozenset[str],
-                 containers: tuple[tuple[str, type, type | None], ...] = (),
+                 typed_fields: tuple[tuple[str, type, type | None], ...] = (),
                  on_change: Callable[[], None] = lambda: None, index_dir: str | None = None):
         """``root``: the table's directory as a string (see ``Store.root``).
 
-        ``containers``: (field, list or dict, a list's item type) that every record holds.
+        ``typed_fields``: (field, its type, a list's item type) that every record holds.
         ``on_change`` is called after each write that changed a record.
         """
         self.root = root
         self.name = name
         self._index_dir = index_dir
         self.statuses = frozenset(str(s) for s in statuses)  # plain str: the cheapest lookup
-        self.containers = containers
+        self.typed_fields = typed_fields
         self.on_change = on_change
 
     @cached_property
@@ -130,8 +130,9 @@ class ShardedTable:
         return AtomicJSONStorage(path, check=self.check_shape, bulk=bulk)
 
     def check_shape(self, path: str | Path, document: dict) -> None:
-        """Every record has a 36-character id of this shard, a known status and its
-        containers of the right type (a list's items objects), or the file is corrupt.
+        """Every record has a 36-character id of this shard, a known status and its typed
+        fields of their type (a list's items too), or the file is corrupt: a listing sorts
+        and shows them, and would otherwise fail half way on a value of another type.
 
         Only what every command relies on is checked, and in bulk, so listing
         a large store stays fast; a path is only ever built from an id after
@@ -147,11 +148,11 @@ class ShardedTable:
             statuses = set(map(_STATUS, records))
             ids = list(map(_ID, records))
             joined = "\n".join(ids)  # TypeError unless every id is a string
-            containers_ok = all(_all_of_type(records, field, kind, item)
-                                for field, kind, item in self.containers)
+            fields_ok = all(_all_of_type(records, field, kind, item)
+                            for field, kind, item in self.typed_fields)
         except (KeyError, TypeError):  # a record that is not an object, lacks a field, or holds a list
             statuses, ids, joined = None, [], ""
-        if (statuses is None or not containers_ok or not statuses <= self.statuses
+        if (statuses is None or not fields_ok or not statuses <= self.statuses
                 or not "".join(table).isdigit() or set(map(len, ids)) != {UUID_LEN}
                 or not joined.startswith(prefix) or joined.count("\n" + prefix) != len(ids) - 1):
             self._name_bad_record(path, table, prefix)
@@ -169,11 +170,11 @@ class ShardedTable:
                 raise StoreCorrupt(path, f"record {record_id} has an unknown status {_shown(status)}")
             if not key.isdigit():
                 raise StoreCorrupt(path, f"record {record_id} is under a key that is not a number")
-            for field, kind, item in self.containers:
+            for field, kind, item in self.typed_fields:
                 if field not in doc or not _all_of_type([doc], field, kind, item):
                     what = _JSON_NAMES[kind] + (f" of {_JSON_NAMES[item]}s" if item else "")
-                    raise StoreCorrupt(path, f"record {record_id} has {field} that are not a "
-                                             f"{what}: {_shown(doc.get(field))}")
+                    raise StoreCorrupt(path, f"record {record_id} has {field} "
+                                             f"{_shown(doc.get(field))}, not a {what}")
         raise StoreCorrupt(path, "its records are not of the expected shape")
 
     @contextmanager
@@ -315,10 +316,10 @@ class Store:
         self.changed = False  # whether this process has changed a record
         self.images = ShardedTable(os.path.join(self.root, "images"), "images", frozenset(ImageStatus),
                                    (("locations", list, dict), ("properties", dict, None),
-                                    ("tags", list, str)), on_change=self._note_change,
+                                    ("tags", list, str), *_TIMES), on_change=self._note_change,
                                    index_dir=os.path.join(self.root, "names"))
         self.tasks = ShardedTable(os.path.join(self.root, "tasks"), "tasks", frozenset(TaskStatus),
-                                  on_change=self._note_change)
+                                  _TIMES, on_change=self._note_change)
         self._lock: StoreLock | None = None
 
     def _note_change(self) -> None:
@@ -582,6 +583,8 @@ def _same_file(fd: int, path: Path) -> bool:
 
 
 _JSON_NAMES = {list: "list", dict: "JSON object", str: "string"}
+# Every record's times: the default sort key and what every listing shows.
+_TIMES = (("created_at", str, None), ("updated_at", str, None))
 
 
 def _all_of_type(records, field: str, kind: type, item: type | None) -> bool:
