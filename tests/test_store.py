@@ -106,6 +106,25 @@ def test_a_time_of_another_type_is_a_corrupt_shard_not_a_crash(gctl, home, field
     assert shard.read_bytes() == before, "a read never rewrites the shard"
 
 
+def test_an_unreadable_table_directory_is_exit_7_never_an_empty_listing(gctl, home, monkeypatch):
+    """EACCES on images/ (another user's store; root reads everything, so it is simulated
+    at os.listdir): the listing says so, exit 7, rather than listing nothing."""
+    gctl.create("hidden-from-me")
+    images = str(home / "images")
+    real_listdir = os.listdir
+
+    def listdir(path="."):
+        if os.fspath(path) == images:
+            raise PermissionError(13, "Permission denied", images)
+        return real_listdir(path)
+
+    monkeypatch.setattr("glancectl.store.os.listdir", listdir)
+    for args in (["image", "list"], ["image", "list", "-f", "json"]):
+        result = gctl(*args)
+        assert (result.exit_code, result.stdout) == (7, ""), (args, result.stderr)
+        assert result.stderr.strip() == f"Error: permission denied reading store directory {images}"
+
+
 def test_corrupt_shard_is_exit_7_and_never_treated_as_empty(gctl, home):
     image = gctl.create("precious")
     shard = next(p for p in shard_files(home) if image["id"] in p.read_text())

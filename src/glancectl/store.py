@@ -119,8 +119,8 @@ class ShardedTable:
         # Names, not Path.glob: a listing reads every shard, and glob costs a Path per entry.
         try:
             names = os.listdir(self.directory)
-        except PermissionError:  # as glob has it: a directory it cannot read holds no shards
-            return []
+        except PermissionError:  # never an empty table: a listing would say there is nothing
+            raise StoreUnavailable(f"permission denied reading store directory {self.directory}") from None
         suffix = ".json"
         return [self.directory / name for name in sorted(names)
                 if len(name) == SHARD_PREFIX_LEN + len(suffix) and name.endswith(suffix)]
