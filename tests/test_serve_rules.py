@@ -174,7 +174,11 @@ def test_client_hanging_up_mid_upload_leaves_the_image_queued(glance_server, mon
      "Bad chunked transfer coding (expected '\\r\\n', got b'XX')"),
     (b"5\r\nhello\r\nzz\r\nabc\r\n0\r\n\r\n", "Bad chunked transfer size: b'zz'"),
     (b"5\r\nhello\r\n10\r\nworld", "Bad chunked transfer coding (expected '\\r\\n', got b'')"),
-], ids=["no-crlf-after-data", "bad-size", "cut-mid-chunk"])
+    # int() reads these, and "-1" once ended the body early: a 5-byte image was kept.
+    (b"5\r\nhello\r\n-1\r\nworld\r\n0\r\n\r\n", "Bad chunked transfer size: b'-1'"),
+    (b"0x5\r\nhello\r\n0\r\n\r\n", "Bad chunked transfer size: b'0x5'"),
+    (b"1_0\r\n" + b"x" * 16 + b"\r\n0\r\n\r\n", "Bad chunked transfer size: b'1_0'"),
+], ids=["no-crlf-after-data", "bad-size", "cut-mid-chunk", "negative-size", "0x-size", "underscore-size"])
 def test_broken_chunked_framing_is_400_and_leaves_the_image_queued(glance_server, body, said):
     image = glance_server.create(name="broken-chunks")
     parts = urlsplit(glance_server.url)
@@ -407,3 +411,68 @@ def test_every_response_has_an_openstack_request_id(glance_server):
     assert (ok.status_code, missing.status_code) == (200, 404)
     ids = [r.headers["x-openstack-request-id"] for r in (ok, missing)]
     assert all(i.startswith("req-") and len(i) == 40 for i in ids) and ids[0] != ids[1]
+
+
+def _raw_exchange(server, head: str, body: bytes, *, then_wait: float = 30) -> tuple[bytes, dict]:
+    """Send ``head`` and ``body`` on a raw connection, keep it open, and read the answer."""
+    parts = urlsplit(server.url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=then_wait) as sock:
+        sock.sendall(head.replace("HOST", parts.netloc).encode() + body)
+        answer = sock.makefile("rb").read()
+    status_line, _, rest = answer.partition(b"\r\n")
+    document = rest.partition(b"\r\n\r\n")[2]
+    return status_line, json.loads(document) if document.startswith(b"{") else {}
+
+
+def test_a_chunked_upload_with_a_content_length_too_is_not_cut_to_that_length(glance_server):
+    """Transfer-Encoding overrides Content-Length (RFC 9112): a body that runs past the
+    announced 3 bytes is refused, never kept as its first 3 bytes."""
+    image = glance_server.create(name="both-framings")
+    status, document = _raw_exchange(
+        glance_server,
+        f"PUT /v2/images/{image['id']}/file HTTP/1.1\r\nHost: HOST\r\nAccept: application/json\r\n"
+        "Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n"
+        "Content-Length: 3\r\nConnection: close\r\n\r\n", b"5\r\nAAAAA\r\n0\r\n\r\n")
+    assert status == b"HTTP/1.1 400 Bad Request", document
+    assert "more than the announced size of 3 bytes" in document["message"]
+    after = glance_server.get(f"/v2/images/{image['id']}").json()
+    assert after["status"] != "active" and after["size"] is None
+    assert _no_partial_data(glance_server.home)
+
+
+def test_a_json_body_in_one_huge_chunk_is_413_before_the_chunk_arrives(glance_server):
+    """The cap holds inside a chunk: one chunk announced as 200 MiB gets its 413 once the cap
+    is crossed, with the client still holding back the rest (the server never buffers it)."""
+    from glancectl.api.parsing import MAX_JSON_BODY
+
+    before = _images_count(glance_server)
+    started = time.monotonic()
+    status, document = _raw_exchange(
+        glance_server,
+        "POST /v2/images HTTP/1.1\r\nHost: HOST\r\nAccept: application/json\r\n"
+        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"%x\r\n" % (200 * 1024 * 1024) + b'{"name": "' + b"x" * (MAX_JSON_BODY + 64 * 1024),
+        then_wait=30)
+    assert status.startswith(b"HTTP/1.1 413 "), (status, document)
+    assert document["message"].startswith("Request is too large")
+    assert time.monotonic() - started < 30
+    assert _images_count(glance_server) == before
+
+
+@pytest.mark.parametrize("body, said", [
+    (b"zz\r\n{}\r\n0\r\n\r\n", "Bad chunked transfer size: b'zz'"),
+    (b"5\r\n{}", "Bad chunked transfer coding (expected '\\r\\n', got b'')"),
+], ids=["bad-size", "cut-mid-chunk"])
+def test_a_broken_chunked_json_body_is_400_not_an_internal_error(glance_server, body, said):
+    before = _images_count(glance_server)
+    parts = urlsplit(glance_server.url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
+        sock.sendall(f"POST /v2/images HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+                     "Accept: application/json\r\nContent-Type: application/json\r\n"
+                     "Transfer-Encoding: chunked\r\n\r\n".encode() + body)
+        sock.shutdown(socket.SHUT_WR)
+        answer = sock.makefile("rb").read()
+    head, _, document = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 Bad Request\r\n"), answer[:300]
+    assert json.loads(document)["message"] == f"the request body was cut off: {said}"
+    assert _images_count(glance_server) == before

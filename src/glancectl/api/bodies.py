@@ -11,9 +11,12 @@ and what cheroot looks at after the response (``remaining``, ``closed``) stays t
 
 from __future__ import annotations
 
+import re
+
 from cheroot.server import ChunkedRFile, KnownLengthRFile
 
 CRLF = b"\r\n"
+_HEX_SIZE = re.compile(rb"[0-9A-Fa-f]+")
 
 
 class SizedBody(KnownLengthRFile):
@@ -63,12 +66,13 @@ class ChunkedBody(ChunkedRFile):
             return False
         line = self.rfile.readline()
         self.bytes_read += len(line)
-        size_field = line.strip().split(b";", 1)[0]
-        try:
-            size = int(size_field, 16)
-        except ValueError:
-            raise ValueError(f"Bad chunked transfer size: {size_field!r}") from None
-        if size <= 0:
+        size_field = line.split(b";", 1)[0].strip()
+        # Hex digits only: int() also takes "-1", "0x5" and "1_0", and a negative size
+        # would end the body early and keep what came before as the whole image.
+        if not _HEX_SIZE.fullmatch(size_field):
+            raise ValueError(f"Bad chunked transfer size: {size_field!r}")
+        size = int(size_field, 16)
+        if size == 0:
             self.closed = True  # what follows (trailers, CRLF) cheroot reads as it always does
             return False
         if self.maxlen and self.bytes_read + size > self.maxlen:

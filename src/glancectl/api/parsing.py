@@ -44,14 +44,33 @@ def json_body(req: falcon.Request, allowed: tuple[str, ...] = (JSON,), **headers
     if req.content_length is not None and req.content_length > MAX_JSON_BODY:
         raise _json_too_large()
     # A chunked body has no Content-Length: read at most one byte past the limit, never
-    # all of it (cheroot's stream stops at the body's end; a 413 closes the connection).
-    raw = (req.stream if req.content_length is None else req.bounded_stream).read(MAX_JSON_BODY + 1)
+    # all of it (a 413 closes the connection on the rest).
+    try:
+        raw = _read_at_most(req.stream if req.content_length is None else req.bounded_stream,
+                            MAX_JSON_BODY + 1)
+    except (ValueError, OSError) as exc:  # a broken chunk, a reset, a client gone quiet
+        raise SourceError(f"the request body was cut off: {exc}") from None
     if len(raw) > MAX_JSON_BODY:
         raise _json_too_large()
     try:
         return json.loads(raw or b"null")
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidValue(f"Malformed JSON in request body: {exc}") from None
+
+
+def _read_at_most(stream, limit: int) -> bytes:
+    """Up to ``limit`` bytes of a body. Into a buffer of that size where the stream can
+    (cheroot's ``read`` of a chunked body takes a whole chunk, however large it says it is)."""
+    readinto = getattr(stream, "readinto", None)
+    if readinto is None:
+        return stream.read(limit)
+    buf = bytearray(limit)
+    view, got = memoryview(buf), 0
+    while got < limit and (n := readinto(view[got:])):
+        got += n
+    del view
+    del buf[got:]
+    return bytes(buf)
 
 
 def _json_too_large() -> falcon.HTTPError:
@@ -83,12 +102,15 @@ class RequestBody(DataSource):
         # another WSGI server's stream may only hand out bytes to copy in.
         self._stream_readinto = getattr(req.stream, "readinto", None)
         self._stopping = stopping
+        # With chunked framing a Content-Length frames nothing (RFC 9112 6.3): the body runs
+        # to its last chunk, and the ingest refuses it if it runs past the announced size.
+        self._framed_by_length = "chunked" not in (req.get_header("Transfer-Encoding") or "").lower()
         super().__init__("the request body", req.content_length)
 
     def _readinto(self, buf) -> int:
         if self._stopping.is_set():
             raise StoreUnavailable("The server is shutting down; the data was not kept.")
-        if self.size is not None and len(buf) > self.size - self.bytes_read:
+        if self._framed_by_length and self.size is not None and len(buf) > self.size - self.bytes_read:
             buf = buf[:self.size - self.bytes_read]  # WSGI: never read past the Content-Length
             if not buf:
                 return 0
