@@ -169,6 +169,22 @@ def test_client_hanging_up_mid_upload_leaves_the_image_queued(glance_server, mon
     assert glance_server.upload(image["id"], b"whole").status_code == 204
 
 
+def _raw_exchange(server, head: str, body: bytes, *, hang_up: bool = False,
+                  then_wait: float = 30) -> tuple[bytes, dict]:
+    """Send ``head`` (its Host: HOST filled in) and ``body`` on a raw connection, then read
+    the answer: the status line and the JSON error document. ``hang_up`` ends the request's
+    side there; otherwise the client stays, holding back whatever the body announced."""
+    parts = urlsplit(server.url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=then_wait) as sock:
+        sock.sendall(head.replace("HOST", parts.netloc).encode() + body)
+        if hang_up:
+            sock.shutdown(socket.SHUT_WR)
+        answer = sock.makefile("rb").read()
+    status_line, _, rest = answer.partition(b"\r\n")
+    document = rest.partition(b"\r\n\r\n")[2]
+    return status_line, json.loads(document) if document.startswith(b"{") else {}
+
+
 @pytest.mark.parametrize("body, said", [
     (b"5\r\nhello\r\n5\r\nworldXX3\r\nabc\r\n0\r\n\r\n",
      "Bad chunked transfer coding (expected '\\r\\n', got b'XX')"),
@@ -181,16 +197,13 @@ def test_client_hanging_up_mid_upload_leaves_the_image_queued(glance_server, mon
 ], ids=["no-crlf-after-data", "bad-size", "cut-mid-chunk", "negative-size", "0x-size", "underscore-size"])
 def test_broken_chunked_framing_is_400_and_leaves_the_image_queued(glance_server, body, said):
     image = glance_server.create(name="broken-chunks")
-    parts = urlsplit(glance_server.url)
-    with socket.create_connection((parts.hostname, parts.port), timeout=60) as sock:
-        sock.sendall(f"PUT /v2/images/{image['id']}/file HTTP/1.1\r\nHost: {parts.netloc}\r\n"
-                     "Accept: application/json\r\nContent-Type: application/octet-stream\r\n"
-                     "Transfer-Encoding: chunked\r\n\r\n".encode() + body)
-        sock.shutdown(socket.SHUT_WR)
-        answer = sock.makefile("rb").read()
-    head, _, document = answer.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 400 Bad Request\r\n")
-    assert json.loads(document)["message"] == f"the request body was cut off: {said}"
+    status, document = _raw_exchange(
+        glance_server,
+        f"PUT /v2/images/{image['id']}/file HTTP/1.1\r\nHost: HOST\r\nAccept: application/json\r\n"
+        "Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n", body,
+        hang_up=True)
+    assert status == b"HTTP/1.1 400 Bad Request"
+    assert document["message"] == f"the request body was cut off: {said}"
     after = glance_server.get(f"/v2/images/{image['id']}").json()
     assert (after["status"], after["size"], after["checksum"]) == ("queued", None, None)
     assert _no_partial_data(glance_server.home)
@@ -413,17 +426,6 @@ def test_every_response_has_an_openstack_request_id(glance_server):
     assert all(i.startswith("req-") and len(i) == 40 for i in ids) and ids[0] != ids[1]
 
 
-def _raw_exchange(server, head: str, body: bytes, *, then_wait: float = 30) -> tuple[bytes, dict]:
-    """Send ``head`` and ``body`` on a raw connection, keep it open, and read the answer."""
-    parts = urlsplit(server.url)
-    with socket.create_connection((parts.hostname, parts.port), timeout=then_wait) as sock:
-        sock.sendall(head.replace("HOST", parts.netloc).encode() + body)
-        answer = sock.makefile("rb").read()
-    status_line, _, rest = answer.partition(b"\r\n")
-    document = rest.partition(b"\r\n\r\n")[2]
-    return status_line, json.loads(document) if document.startswith(b"{") else {}
-
-
 def test_a_chunked_upload_with_a_content_length_too_is_not_cut_to_that_length(glance_server):
     """Transfer-Encoding overrides Content-Length (RFC 9112): a body that runs past the
     announced 3 bytes is refused, never kept as its first 3 bytes."""
@@ -465,14 +467,10 @@ def test_a_json_body_in_one_huge_chunk_is_413_before_the_chunk_arrives(glance_se
 ], ids=["bad-size", "cut-mid-chunk"])
 def test_a_broken_chunked_json_body_is_400_not_an_internal_error(glance_server, body, said):
     before = _images_count(glance_server)
-    parts = urlsplit(glance_server.url)
-    with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
-        sock.sendall(f"POST /v2/images HTTP/1.1\r\nHost: {parts.netloc}\r\n"
-                     "Accept: application/json\r\nContent-Type: application/json\r\n"
-                     "Transfer-Encoding: chunked\r\n\r\n".encode() + body)
-        sock.shutdown(socket.SHUT_WR)
-        answer = sock.makefile("rb").read()
-    head, _, document = answer.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 400 Bad Request\r\n"), answer[:300]
-    assert json.loads(document)["message"] == f"the request body was cut off: {said}"
+    status, document = _raw_exchange(
+        glance_server,
+        "POST /v2/images HTTP/1.1\r\nHost: HOST\r\nAccept: application/json\r\n"
+        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n", body, hang_up=True)
+    assert status == b"HTTP/1.1 400 Bad Request", document
+    assert document["message"] == f"the request body was cut off: {said}"
     assert _images_count(glance_server) == before

@@ -86,7 +86,8 @@ def test_records_are_sharded_and_no_temp_files_remain(gctl, home):
     assert not [p for p in home.rglob("*") if ".tmp-" in p.name]
 
 
-@pytest.mark.parametrize("field, value", [("created_at", 12345), ("updated_at", None)])
+@pytest.mark.parametrize("field, value", [("created_at", 12345), ("updated_at", None),
+                                          ("created_ns", None), ("created_ns", "7")])
 def test_a_time_of_another_type_is_a_corrupt_shard_not_a_crash(gctl, home, field, value):
     """A hand-edited time (a number, null) would make a listing's sort fail half way: the shard
     is refused as corrupt, naming the record, by every command; doctor reports it."""
@@ -100,7 +101,8 @@ def test_a_time_of_another_type_is_a_corrupt_shard_not_a_crash(gctl, home, field
                  ["image", "show", image["id"]]):
         result = gctl(*args)
         assert (result.exit_code, result.stdout) == (7, ""), (args, result.stderr)
-        assert f"record {image['id']} has {field} {value!r}, not a string" in result.stderr
+        kind = "a whole number" if field == "created_ns" else "a string"
+        assert f"record {image['id']} has {field} {value!r}, not {kind}" in result.stderr
     doctor = gctl("doctor")
     assert doctor.exit_code == 7 and shard.name in doctor.stdout
     assert shard.read_bytes() == before, "a read never rewrites the shard"

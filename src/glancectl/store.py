@@ -24,7 +24,7 @@ import os
 import uuid
 from contextlib import contextmanager, nullcontext
 from functools import cached_property
-from itertools import chain
+from itertools import chain, repeat
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from tinydb import Query, TinyDB
@@ -150,6 +150,9 @@ class ShardedTable:
             joined = "\n".join(ids)  # TypeError unless every id is a string
             fields_ok = all(_all_of_type(records, field, kind, item)
                             for field, kind, item in self.typed_fields)
+            # created_ns may be missing (older records sort as 0), else a whole number.
+            fields_ok = fields_ok and not set(map(type, map(dict.get, records, repeat("created_ns"),
+                                                            repeat(0)))) - {int}
         except (KeyError, TypeError):  # a record that is not an object, lacks a field, or holds a list
             statuses, ids, joined = None, [], ""
         if (statuses is None or not fields_ok or not statuses <= self.statuses
@@ -170,6 +173,9 @@ class ShardedTable:
                 raise StoreCorrupt(path, f"record {record_id} has an unknown status {_shown(status)}")
             if not key.isdigit():
                 raise StoreCorrupt(path, f"record {record_id} is under a key that is not a number")
+            if type(doc.get("created_ns", 0)) is not int:
+                raise StoreCorrupt(path, f"record {record_id} has created_ns "
+                                         f"{_shown(doc['created_ns'])}, not a whole number")
             for field, kind, item in self.typed_fields:
                 if field not in doc or not _all_of_type([doc], field, kind, item):
                     what = _JSON_NAMES[kind] + (f" of {_JSON_NAMES[item]}s" if item else "")
