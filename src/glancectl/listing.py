@@ -296,8 +296,7 @@ class ImageFilter:
     def predicate(self) -> Callable[[Mapping], bool]:
         """``matches`` with only the tests this filter needs: a listing runs it on every record."""
         tests: list[Callable[[Mapping], bool]] = []
-        default_tests = "status" not in self.exact and not self.include_deleted
-        if default_tests:
+        if "status" not in self.exact and not self.include_deleted:
             tests.append(lambda r: r.get("status") not in HIDDEN_BY_DEFAULT)
         for key, wanted in self.exact.items():
             tests.append(lambda r, key=key, wanted=wanted: r.get(key) in wanted)
@@ -326,8 +325,6 @@ class ImageFilter:
         tests.append(lambda r: bool(r.get("os_hidden")) == hidden)
         if len(tests) == 1:
             return tests[0]
-        if len(tests) == 2 and default_tests:  # a plain `image list`: its two tests in one call
-            return lambda r: r.get("status") not in HIDDEN_BY_DEFAULT and bool(r.get("os_hidden")) == hidden
         if len(tests) == 2:
             first, second = tests
             return lambda r: first(r) and second(r)
