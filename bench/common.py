@@ -245,9 +245,13 @@ def _write_indexes(home: Path) -> None:
         from glancectl.store import Store
     except ImportError:
         return
-    names = getattr(Store(home).images, "names", None)
+    images = Store(home).images
+    names = getattr(images, "names", None)
     if names is not None:
         names.rebuild()
+    renderings = getattr(images, "renderings", None)
+    if renderings is not None:
+        renderings.rebuild(images.shard_reads())
 
 
 TASK_TYPES = ("import", "import", "api_image_import")

@@ -74,10 +74,12 @@ def test_damaged_shard_is_reported_then_restored_naming_the_lost_record(gctl, ho
 
     result, findings = doctor(gctl, "--repair")
     assert result.exit_code == 0, result.stderr
-    finding, index = findings
+    finding, index, rendered = findings
     assert finding["fixed"] and f"lost: {lost_id}" in finding["action"]
-    # The restored shard was written without the name index: rebuilt in the same pass.
+    # The restored shard was written without the name index or its rendering: both are
+    # written again in the same pass.
     assert (index["check"], index["subject"], index["fixed"]) == ("name-index", "names", True)
+    assert (rendered["check"], rendered["subject"], rendered["fixed"]) == ("renderings", "rendered", True)
     assert gctl("image", "show", "lost").exit_code == 3 and gctl.ok("image", "show", "kept")
     [damaged] = shard.parent.glob(f"{shard.name}.damaged-*")
     assert damaged.read_bytes() == truncated and damaged.name in finding["action"]

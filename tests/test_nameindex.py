@@ -99,10 +99,11 @@ def test_a_shard_written_without_the_index_makes_reads_scan_and_the_next_write_r
 
     result = gctl("doctor", "-f", "json")
     assert result.exit_code == 7
-    [finding] = result.json()
+    finding, rendered = result.json()
     assert finding["check"] == "name-index" and "out of date" in finding["problem"]
+    assert rendered["check"] == "renderings"  # stale for the same reason
 
-    gctl.create("trigger")  # any write, under the lock, rebuilds the stale index
+    gctl.create("trigger")  # any write, under the lock, rebuilds the stale index (renderings too)
     with files_opened(home) as opened:
         assert gctl.show("after")["id"] == image["id"]
     assert len([p for p in opened if p.startswith("images/")]) == 1

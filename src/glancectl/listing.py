@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import islice, repeat
 from operator import is_not, itemgetter
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, NamedTuple, Sequence
 
 from glancectl.errors import InvalidValue, MarkerNotFound
 from glancectl.lifecycle import ImageStatus
@@ -114,27 +114,39 @@ def select(records: Iterable[Mapping], keys: list[SortKey], *, marker: str | Non
 _BATCH = 1024  # records taken at a time from a plain iterable: the C-level steps' unit
 
 
-def select_batches(batches: Iterable[list[Mapping]], keys: list[SortKey], *,
+class KeptBatch(NamedTuple):
+    """A batch of records for ``select_batches`` whose kept values are already known."""
+
+    records: list[Mapping]
+    kept: list
+
+
+def select_batches(batches: Iterable[list[Mapping] | KeptBatch], keys: list[SortKey], *,
                    marker: str | None = None, limit: int | None = None,
                    keep: Callable[[Mapping], object] | None = None) -> list:
     """``select`` over records that come a list at a time (a store's shards).
 
     Each list's sort values, IDs and kept values are taken a column at a time
-    where they can be (``FieldValues``, the default sort), not a call per record,
-    and the listing is sorted as positions into those columns.
+    where they can be (``FieldValues``, the default sort, a ``keep`` with a
+    ``many`` for a whole list), not a call per record, and the listing is
+    sorted as positions into those columns.
     """
     sort_values = _SortValues([k.key for k in keys])
     ids: list = []
     kept: list = []
+    many = getattr(keep, "many", None)
     for batch in batches:
-        batch_ids = list(map(_ID, batch))
-        ids += batch_ids
-        if keep is None:
+        if type(batch) is KeptBatch:
+            batch, ready = batch
+            kept += ready
+        elif keep is None:
             kept += batch
-        elif type(keep) is FieldValues:
-            kept += keep.many(batch)
+        elif many is not None:
+            kept += many(batch)
         else:
             kept += map(keep, batch)
+        batch_ids = list(map(_ID, batch))
+        ids += batch_ids
         sort_values.add(batch, batch_ids)
     order = sort_values.order([k.descending for k in keys])
     start = 0

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Iterator
 
 from glancectl.errors import GlancectlError
-from glancectl.storage import collector_paused, create_temp, ensure_dir, remove_quietly
+from glancectl.storage import collector_paused, create_temp, ensure_dir, remove_quietly, shard_identity
 
 INDEX_VERSION = 1
 MANIFEST = "manifest.json"
@@ -53,10 +53,6 @@ class _Unusable(Exception):
 
 def name_shard(name: str) -> str:
     return f"{_crc32(name.encode('utf-8', 'surrogatepass')) & 0xFF:02x}"
-
-
-def shard_identity(st: os.stat_result) -> list[int]:
-    return [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
 
 
 class NameIndex:
@@ -258,7 +254,9 @@ def _normalised(names: dict) -> dict:
 
 
 def _dump(value) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    # A lone surrogate in a name (only a hand edit makes one) as the JSON escape it stands for.
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return text.encode("utf-8", "backslashreplace")
 
 
 def _write(path: Path, payload: bytes) -> int:

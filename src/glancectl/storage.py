@@ -105,11 +105,17 @@ def read_json(path: str | Path, *, bulk: bool = False):
     ``bulk``: one of many files read in a row (listings, scrub): parsed with
     orjson when it is installed, which is several times quicker.
     """
+    return read_json_stat(path, bulk=bulk)[0]
+
+
+def read_json_stat(path: str | Path, *, bulk: bool = False) -> tuple[object, os.stat_result | None]:
+    """``read_json``, and the status of the very file it read (None when there is none)."""
     try:
         with open(path, "rb") as handle:
             raw = handle.read()
+            st = os.fstat(handle.fileno())  # after: an edit in place while reading shows in it
     except FileNotFoundError:
-        return None
+        return None, None
     except PermissionError:
         raise StoreUnavailable(f"permission denied reading store file {path}") from None
     except IsADirectoryError:
@@ -120,13 +126,19 @@ def read_json(path: str | Path, *, bulk: bool = False):
         raise StoreCorrupt(path, "file is empty")
     if bulk:
         try:
-            return bulk_loads()(raw)
+            return bulk_loads()(raw), st
         except ValueError:
             pass  # what orjson refuses (a lone surrogate, a huge integer) json may read: it decides
     try:
-        return json.loads(raw)
+        return json.loads(raw), st
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise StoreCorrupt(path, f"invalid JSON: {exc}") from None
+
+
+def shard_identity(st: os.stat_result) -> list[int]:
+    """What changes with every write of a file: glancectl's writes make a new inode each time,
+    and any other write moves its times (its ctime, which no file call can set back)."""
+    return [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
 
 
 def bulk_loads() -> Callable[[bytes], object]:
@@ -160,17 +172,21 @@ class AtomicJSONStorage(Storage):
 
     ``check(path, document)`` raises StoreCorrupt when a well-formed
     document holds records of the wrong shape; every read goes through it,
-    including the one TinyDB makes before a write.
+    including the one TinyDB makes before a write. ``on_write(path, document)``
+    runs after each write, with the new file in place. ``stat`` is the status
+    of the file the last read read.
     """
 
     def __init__(self, path: str | Path, check: Callable[[str | Path, dict], None] | None = None, *,
-                 bulk: bool = False):
+                 bulk: bool = False, on_write: Callable[[str | Path, dict], None] | None = None):
         self.path = path  # as given: a read by ID passes a string (see store.Store.root)
         self.check = check
         self.bulk = bulk
+        self.on_write = on_write
+        self.stat: os.stat_result | None = None
 
     def read(self):
-        data = read_json(self.path, bulk=self.bulk)
+        data, self.stat = read_json_stat(self.path, bulk=self.bulk)
         if data is None:
             return None
         if not (isinstance(data, dict) and all(isinstance(t, dict) for t in data.values())):
@@ -184,8 +200,12 @@ class AtomicJSONStorage(Storage):
 
         path = Path(self.path)
         ensure_dir(path.parent)
-        payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+        # A lone surrogate (only a hand edit makes one) as the JSON escape it was read from.
+        text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        payload = text.encode("utf-8", "backslashreplace")
         write_atomic(path, payload)
+        if self.on_write is not None:
+            self.on_write(self.path, data)
 
     def close(self) -> None:
         pass

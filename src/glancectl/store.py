@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from tinydb import Query, TinyDB
 
-from glancectl.errors import InvalidValue, NewerSchema, StoreCorrupt, StoreUnavailable
+from glancectl.errors import GlancectlError, InvalidValue, NewerSchema, StoreCorrupt, StoreUnavailable
 from glancectl.lifecycle import ImageStatus, TaskStatus
 from glancectl.storage import (
     AtomicJSONStorage,
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from glancectl.nameindex import NameIndex
+    from glancectl.renderings import Renderings
 
 SCHEMA_VERSION = 1
 SHARD_PREFIX_LEN = 2  # 256 shards
@@ -75,14 +76,16 @@ def checked_uuid(value: str) -> str:
 class ShardedTable:
     """One logical TinyDB table spread over 256 files, keyed by the record's UUID.
 
-    With ``index_dir``, a name index (``nameindex``) is kept beside it by every write.
+    With ``index_dir``, a name index (``nameindex``) is kept beside it by every write;
+    with ``renderings_dir``, each shard's renderings (``renderings``).
     """
 
     prefix_len = SHARD_PREFIX_LEN
 
     def __init__(self, root: str, name: str, statuses: frozenset[str],
                  typed_fields: tuple[tuple[str, type, type | None], ...] = (),
-                 on_change: Callable[[], None] = lambda: None, index_dir: str | None = None):
+                 on_change: Callable[[], None] = lambda: None, index_dir: str | None = None,
+                 renderings_dir: str | None = None):
         """``root``: the table's directory as a string (see ``Store.root``).
 
         ``typed_fields``: (field, its type, a list's item type) that every record holds.
@@ -91,6 +94,7 @@ class ShardedTable:
         self.root = root
         self.name = name
         self._index_dir = index_dir
+        self._renderings_dir = renderings_dir
         self.statuses = frozenset(str(s) for s in statuses)  # plain str: the cheapest lookup
         self.typed_fields = typed_fields
         self.on_change = on_change
@@ -107,6 +111,15 @@ class ShardedTable:
         from glancectl.nameindex import NameIndex
 
         return NameIndex(self._index_dir, self)
+
+    @cached_property
+    def renderings(self) -> Renderings | None:
+        """The shards' renderings, made on first use: a read by ID never needs them."""
+        if self._renderings_dir is None:
+            return None
+        from glancectl.renderings import Renderings
+
+        return Renderings(self._renderings_dir)
 
     def shard_path(self, record_id: str) -> Path:
         return self.directory / shard_name(record_id)
@@ -185,11 +198,24 @@ class ShardedTable:
 
     @contextmanager
     def _db(self, path: Path) -> Iterator:
-        db = TinyDB(path, storage=AtomicJSONStorage, check=self.check_shape)
+        db = TinyDB(path, storage=AtomicJSONStorage, check=self.check_shape, on_write=self._rendered)
         try:
             yield db.table(self.name)
         finally:
             db.close()
+
+    def _rendered(self, path: str | Path, document: dict) -> None:
+        """After a write of shard ``path``: render its records (see ``renderings``)."""
+        if self.renderings is not None:
+            self.renderings.write(path, list(document.get(self.name, {}).values()))
+
+    def render_all(self) -> None:
+        """Render every shard (see ``renderings``); only a help, as each shard's rendering is."""
+        if self.renderings is not None:
+            try:
+                self.renderings.rebuild(self.shard_reads())
+            except (GlancectlError, OSError):
+                pass
 
     def get(self, record_id: str) -> dict | None:
         # By a string path, not shard_path's Path: see Store.root.
@@ -207,10 +233,22 @@ class ShardedTable:
     def shards(self) -> Iterator[list[dict]]:
         """Every shard's records, a list at a time: a listing works on a whole list in C
         rather than on one record at a time."""
+        for _, _, records in self.shard_reads():
+            yield records
+
+    def rendered_shards(self) -> Iterator[tuple[list[dict], list | None]]:
+        """Every shard's records with their renderings, or None where there are none that fit."""
+        renderings = self.renderings
+        for path, st, records in self.shard_reads():
+            yield records, renderings.read(path, st, len(records)) if renderings else None
+
+    def shard_reads(self) -> Iterator[tuple[Path, os.stat_result | None, list[dict]]]:
+        """(path, the status of the file read, its records) of every shard."""
         with collector_paused():
             for path in self.shard_paths():
-                data = self.storage(path, bulk=True).read() or {}
-                yield list(data.get(self.name, {}).values())
+                storage = self.storage(path, bulk=True)
+                data = storage.read() or {}
+                yield path, storage.stat, list(data.get(self.name, {}).values())
 
     def named(self, name: str) -> list[dict]:
         """Every record named ``name``: through the name index when it is fresh, else a scan."""
@@ -323,7 +361,8 @@ class Store:
         self.images = ShardedTable(os.path.join(self.root, "images"), "images", frozenset(ImageStatus),
                                    (("locations", list, dict), ("properties", dict, None),
                                     ("tags", list, str), *_TIMES), on_change=self._note_change,
-                                   index_dir=os.path.join(self.root, "names"))
+                                   index_dir=os.path.join(self.root, "names"),
+                                   renderings_dir=os.path.join(self.root, "rendered"))
         self.tasks = ShardedTable(os.path.join(self.root, "tasks"), "tasks", frozenset(TaskStatus),
                                   _TIMES, on_change=self._note_change)
         self._lock: StoreLock | None = None

@@ -13,6 +13,7 @@ from glancectl.cli.params import complete_from, pass_env, tag_option, visibility
 from glancectl.lifecycle import ImageStatus
 from glancectl.listing import ImageFilter, TimeFilter, glance_sort
 from glancectl.operations import images as ops
+from glancectl.renderings import ImageItems
 
 LIST_COLUMNS = ("id", "name", "status")
 IMAGE_STATUSES = tuple(s.value for s in ImageStatus)
@@ -91,6 +92,7 @@ def list_(env: Env, name, ids, status, visibility, owner, tags, properties, prop
     if sort_keys or sort_dirs:
         sort = glance_sort(sort, sort_keys, sort_dirs)
     listed = ListOutput(env, output, LONG_COLUMNS if output.long else LIST_COLUMNS,
-                        view=records.image_view, plain_fields=records.IMAGE_PLAIN_FIELDS)
+                        view=records.image_view, plain_fields=records.IMAGE_PLAIN_FIELDS,
+                        json_items=ImageItems())
     listed.emit(lambda keep: ops.list_images(env.store, image_filter, sort=sort, marker=marker,
                                              limit=limit, keep=keep))

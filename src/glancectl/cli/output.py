@@ -18,6 +18,7 @@ import click
 
 from glancectl import records
 from glancectl.cli.helptext import option
+from glancectl.jsontext import escape_controls, list_items, to_json
 from glancectl.storage import collector_paused
 
 FORMATS = ("table", "json", "yaml", "value", "csv", "shell")
@@ -187,14 +188,6 @@ def _text(value) -> str:
     return str(value)
 
 
-# json leaves DEL and the C1 controls raw; escape them so a terminal never acts on them.
-_C1_ESCAPES = {code: f"\\u{code:04x}" for code in range(0x7F, 0xA0)}
-
-
-def to_json(value, *, indent: int | None = 2) -> str:
-    return json.dumps(value, indent=indent, ensure_ascii=False).translate(_C1_ESCAPES)
-
-
 def to_yaml(value) -> str:
     """The JSON document as YAML; PyYAML loads only when -f yaml is asked for."""
     import yaml
@@ -242,38 +235,20 @@ def _document(env, output: OutputOptions, value) -> None:
         print(to_json(value, indent=None if output.noindent else 2), file=env.stdout)
 
 
-def _json_list_item(view: Callable[[Mapping], object]) -> Callable[[Mapping], bytes]:
-    """A record's ``view`` as ``to_json`` prints it as an element of a list (indented by 2), UTF-8.
+class JsonListItems:
+    """A ``keep`` for a JSON listing: each record's ``view`` as an element of the list.
 
-    orjson when installed: the standard library's indenting encoder is pure
-    Python and took most of a long listing's time. Whatever orjson refuses
-    goes through ``to_json``, so the bytes are the same either way. One call
-    per record does both, as a listing makes one per image.
+    ``many`` takes a whole list of records (a shard) in one encoding call.
     """
-    c1 = re.compile(rb"\x7f|\xc2[\x80-\x9f]")  # DEL and C1 controls, as to_json escapes them
 
-    def escape(match: re.Match) -> bytes:
-        return b"\\u%04x" % ord(match.group().decode())
+    def __init__(self, view: Callable[[Mapping], object]):
+        self.view = view
 
-    def slow(value) -> bytes:
-        return b"  " + to_json(value).encode().replace(b"\n", b"\n  ")
+    def __call__(self, record: Mapping) -> bytes:
+        return list_items([self.view(record)])[0]
 
-    try:
-        import orjson
-    except ImportError:
-        return lambda record: slow(view(record))
-    dumps, indented = orjson.dumps, orjson.OPT_INDENT_2
-
-    def item(record: Mapping) -> bytes:
-        value = view(record)
-        try:
-            # "[\n" + the value indented as an element + "\n]": the slice is the element.
-            raw = dumps([value], option=indented)[2:-2]
-        except TypeError:  # orjson.JSONEncodeError: a huge integer, a lone surrogate
-            return slow(value)
-        return c1.sub(escape, raw) if b"\x7f" in raw or b"\xc2" in raw else raw
-
-    return item
+    def many(self, batch: list) -> list[bytes]:
+        return list_items(map(self.view, batch))
 
 
 def _write_json_list(env, items: Sequence[bytes]) -> None:
@@ -293,7 +268,7 @@ def _write_json_list(env, items: Sequence[bytes]) -> None:
         write(b"[\n")
         step = 1000
         for start in range(0, len(items), step):
-            write(b",\n".join(items[start:start + step]))
+            write(escape_controls(b",\n".join(items[start:start + step])))
             write(b",\n" if start + step < len(items) else b"\n]\n")
     if binary is not None:
         binary.flush()
@@ -445,17 +420,20 @@ class ListOutput:
     ``keep`` holds only what will be printed -- an ID, a few fields, a record's
     JSON -- so a listing of 100,000 records never holds them all whole.
     ``view`` makes the record a user sees; ``plain_fields`` are the keys a
-    view copies straight from the record, which need no view at all.
+    view copies straight from the record, which need no view at all;
+    ``json_items`` keeps a record's JSON list item when it is not ``view``'s
+    (a ``renderings.ImageItems``, which the listing may read from the store).
     """
 
     def __init__(self, env, output: OutputOptions, table_columns: Sequence[str], *,
-                 view: Callable[[Mapping], Mapping], plain_fields: Iterable[str]):
+                 view: Callable[[Mapping], Mapping], plain_fields: Iterable[str],
+                 json_items: Callable[[Mapping], bytes] | None = None):
         self.env, self.output, self.table_columns = env, output, table_columns
         plain = tuple(plain_fields)
         if output.quiet:
             self.keep, self._emit = itemgetter("id"), self._ids
         elif output.format == "json" and not output.columns and not output.noindent:
-            self.keep = _json_list_item(view)
+            self.keep = json_items or JsonListItems(view)
             self._emit = functools.partial(_write_json_list, env)
         elif (keys := self._plain_keys(plain)) is not None:
             from glancectl.listing import FieldValues  # a list command has it loaded already

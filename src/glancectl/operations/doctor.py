@@ -14,6 +14,7 @@ a later check sees, so each check runs after the previous one's repairs):
     hash          (--verify-data) and match the recorded os_hash_value and checksum
     permissions   everything owner-only
     name-index    names/ (image name -> IDs) matches the image records; rebuilt if not
+    renderings    rendered/ (each image's JSON for listings) fits the image shards; written if not
     quarantine    (--purge-quarantine) what earlier repairs quarantined, deleted
 
 Everything but hashing runs under the store lock, so a live writer is never
@@ -56,7 +57,7 @@ from glancectl.storage import (
 from glancectl.store import SCHEMA_VERSION, SHARD_PREFIX_LEN, ShardedTable, Store, canonical_uuid_or_none
 
 CHECKS = ("record-file", "symlink", "stuck-image", "stuck-task", "temp-file", "orphan-data",
-          "data", "hash", "permissions", "name-index", "quarantine")
+          "data", "hash", "permissions", "name-index", "renderings", "quarantine")
 DAMAGED_MARKER = ".damaged-"  # a damaged file kept beside the copy restored in its place
 QUARANTINE = "quarantine"  # in the home: data no record owns, until --purge-quarantine
 ALL_SHARDS = "*"  # in ``unreadable``: the table's directory itself is unusable
@@ -110,7 +111,7 @@ def diagnose(store: Store, settings: Settings, *, verify_data: bool = False,
             return report  # nothing can be checked safely without the lock
     checks = [doctor.record_files, doctor.symlinks, doctor.stuck_images, doctor.stuck_tasks,
               doctor.temp_files, doctor.orphans, doctor.data_files, doctor.permissions,
-              doctor.name_index]
+              doctor.name_index, doctor.renderings]
     with store.holding_lock():
         for check in checks:
             for problem in check():
@@ -472,6 +473,21 @@ class _Doctor:
             yield _Problem("name-index", self.rel(index.directory), f"the name index is {problem}",
                            "rebuild it from the image records",
                            lambda: f"rebuilt ({plural(index.rebuild(), 'name')})")
+
+    # -- renderings -------------------------------------------------------------
+    def renderings(self) -> Iterator[_Problem]:
+        """Checked after every repair that rewrites a shard, as the name index is."""
+        table = self.store.images
+        if self.unreadable["images"]:
+            return  # a record-file finding comes first
+        try:
+            problem = table.renderings.problem(table.shard_reads())
+        except StoreCorrupt:
+            return
+        if problem:
+            yield _Problem("renderings", self.rel(table.renderings.directory),
+                           f"the renderings are {problem}", "write them from the image records",
+                           lambda: f"written for {plural(table.renderings.rebuild(table.shard_reads()), 'shard')}")
 
     def purge_quarantine(self) -> Iterator[_Problem]:
         """What earlier repairs quarantined, deleted for good: asked for by --purge-quarantine."""

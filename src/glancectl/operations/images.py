@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import compress, repeat
 from operator import itemgetter
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Mapping
 
@@ -21,7 +22,7 @@ from glancectl.store import Store, checked_uuid
 
 if TYPE_CHECKING:
     from glancectl.config import Settings
-    from glancectl.listing import ImageFilter
+    from glancectl.listing import ImageFilter, KeptBatch
 
 
 @contextmanager
@@ -179,24 +180,43 @@ def list_images(
     limit: int | None = None,
     keep: Callable[[Mapping], object] | None = None,
 ) -> list:
-    """The images ``image_filter`` matches, sorted and paged; ``keep`` picks what is kept of each."""
-    # Imported here: of this module's users, only listings need it (start-up of `image show`).
+    """The images ``image_filter`` matches, sorted and paged; ``keep`` picks what is kept of each.
+
+    With a ``renderings.ImageItems`` to keep, each image's item is read from the
+    shard's renderings where they fit it (``renderings``).
+    """
+    # Imported here: of this module's users, only listings need them (start-up of `image show`).
     from glancectl.listing import IMAGE_SORT_KEYS, parse_sort, select_batches
+    from glancectl.renderings import ImageItems
 
     keys = parse_sort(sort, IMAGE_SORT_KEYS, "created_at:desc")
     if marker:
         marker = checked_uuid(marker)
-    return select_batches(_settled_matches(store, image_filter.predicate), keys, marker=marker,
-                          limit=limit, keep=keep)
+    if isinstance(keep, ImageItems):
+        shards = store.images.rendered_shards()
+    else:
+        shards = zip(store.images.shards(), repeat(None))
+    return select_batches(_settled_matches(store, image_filter.predicate, shards), keys,
+                          marker=marker, limit=limit, keep=keep)
 
 
-def _settled_matches(store: Store, matches: Callable[[Mapping], bool]) -> Iterator[list[dict]]:
-    """The images ``matches`` keeps, a shard at a time, after settling any whose writer died."""
+def _settled_matches(store: Store, matches: Callable[[Mapping], bool],
+                     shards: Iterable[tuple[list[dict], list | None]],
+                     ) -> Iterator[list[dict] | KeptBatch]:
+    """The images ``matches`` keeps, a shard at a time, after settling any whose writer died;
+    with the renderings of those a shard's renderings fit (``ShardedTable.rendered_shards``)."""
+    from glancectl.listing import KeptBatch
+
     in_flight = lifecycle.IN_FLIGHT_STATUSES  # only these can have a dead writer
-    for records in store.images.shards():
+    for records, rendered in shards:
         if not in_flight.isdisjoint(map(_STATUS, records)):
             records = [recovery.settled(store, r) if r["status"] in in_flight else r for r in records]
-        yield list(filter(matches, records))
+            rendered = None  # rendered before any settling
+        if rendered is None:
+            yield list(filter(matches, records))
+        else:
+            chosen = list(map(matches, records))
+            yield KeptBatch(list(compress(records, chosen)), list(compress(rendered, chosen)))
 
 
 _STATUS = itemgetter("status")

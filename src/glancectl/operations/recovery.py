@@ -103,7 +103,7 @@ def sweep(store: Store, settings: Settings | None = None) -> list[str]:
 
     done: list[str] = []
     for directory in (store.home, store.images.directory, store.tasks.directory,
-                      store.images.names.directory):
+                      store.images.names.directory, store.images.renderings.directory):
         if directory.is_dir() and not directory.is_symlink():
             for entry in os.scandir(directory):
                 if TEMP_MARKER in entry.name:
@@ -136,12 +136,13 @@ def sweep(store: Store, settings: Settings | None = None) -> list[str]:
         # while claiming a task that waits for it: the task itself is fine.
         if store.clear_lease(owner):
             done.append(f"removed the lease a dead worker left for {owner}")
-    done += _refresh_name_index(store)
+    done += _refresh_derived_data(store)
     return done
 
 
-def _refresh_name_index(store: Store) -> list[str]:
-    """A writer killed mid-change (or an older glancectl) can leave the name index stale."""
+def _refresh_derived_data(store: Store) -> list[str]:
+    """A writer killed mid-change (or an older glancectl, or a copy of the store) can leave
+    the name index stale, and the renderings with it: both are written again."""
     names = store.images.names
     try:
         if names.is_fresh():
@@ -149,7 +150,8 @@ def _refresh_name_index(store: Store) -> list[str]:
         names.rebuild()
     except (GlancectlError, OSError):
         return []  # a damaged shard: doctor reports it, and lookups by name scan meanwhile
-    return ["rebuilt the name index"]
+    store.images.render_all()
+    return ["rebuilt the name index and the renderings"]
 
 
 def settle_dead_writer(store: Store, image_id: str) -> list[str]:

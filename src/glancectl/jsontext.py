@@ -1,0 +1,65 @@
+"""JSON text as glancectl prints it: Glance's field names, indented by 2, UTF-8.
+
+Both the CLI's output and the renderings kept beside the image shards
+(``renderings``) write it here, so a listing prints the same bytes whether
+it renders a record now or reads the rendering a writer kept.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from operator import itemgetter
+from typing import Iterable
+
+# json leaves DEL and the C1 controls raw; escape them so a terminal never acts on them.
+_C1_ESCAPES = {code: f"\\u{code:04x}" for code in range(0x7F, 0xA0)}
+_C1_UTF8 = re.compile(rb"\x7f|\xc2[\x80-\x9f]")  # the same characters, in UTF-8
+
+
+def to_json(value, *, indent: int | None = 2) -> str:
+    return json.dumps(value, indent=indent, ensure_ascii=False).translate(_C1_ESCAPES)
+
+
+def list_items(values: Iterable) -> list[bytes]:
+    """Each value as ``to_json`` prints it as an element of a list (indented by 2), UTF-8.
+
+    DEL and the C1 controls may be left raw: ``escape_controls`` escapes them,
+    as ``to_json`` does, in the text the items are joined into. orjson when it
+    is installed, in one call per list: the standard library's indenting
+    encoder is pure Python, and took most of a long listing's time. Whatever
+    orjson refuses (a huge integer, a lone surrogate) goes through ``to_json``,
+    so the bytes are the same either way.
+    """
+    values = list(values)
+    dumps = _indenting_orjson()
+    if dumps is not None:
+        try:
+            # Each [value] indented, less its "[\n" and "\n]": the value indented as an element.
+            return list(map(_INSIDE_BRACKETS, map(dumps, zip(values))))
+        except TypeError:  # orjson.JSONEncodeError
+            pass
+    # A lone surrogate (only a hand edit makes one) can only be inside a string: written
+    # as the JSON escape it stands for, where UTF-8 has no bytes for it.
+    return [b"  " + to_json(value).encode("utf-8", "backslashreplace").replace(b"\n", b"\n  ")
+            for value in values]
+
+
+def escape_controls(text: bytes) -> bytes:
+    """UTF-8 JSON text with DEL and the C1 controls escaped, as ``to_json`` escapes them."""
+    if b"\x7f" not in text and b"\xc2" not in text:  # nearly always: two quick scans
+        return text
+    return _C1_UTF8.sub(lambda match: b"\\u%04x" % ord(match.group().decode()), text)
+
+
+@functools.lru_cache(maxsize=None)
+def _indenting_orjson():
+    try:
+        import orjson
+    except ImportError:
+        return None
+    return functools.partial(orjson.dumps, option=orjson.OPT_INDENT_2)
+
+
+_INSIDE_BRACKETS = itemgetter(slice(2, -2))

@@ -1,0 +1,140 @@
+"""Renderings: each image's JSON as ``image list -f json`` prints it, kept beside its shard.
+
+Building every image's Glance view and encoding it took most of a long JSON
+listing's time, so the writers keep it. Layout under ``rendered/``::
+
+    <xx>.items   one header line, then each record's rendering in the shard's order:
+                 {"version": 1, "shard": [inode, size, mtime_ns, ctime_ns], "lengths": [n, ...]}
+                 <rendering of record 1><rendering of record 2>...
+
+Derived data, like the name index (``nameindex``): every write of an image
+shard renders its records again and replaces the file, under the store lock,
+unsynced. A rendering counts only while its header names the identity of the
+very shard file the listing read (each write of a shard makes a new inode),
+this version of the rendering and as many records. So a shard written
+without it -- by an older glancectl, by doctor restoring a backup, by hand,
+or before a crash between the two files -- is rendered afresh by the listing,
+never shown stale; a torn or lost file reads as stale too. A listing never
+writes; ``doctor`` reports stale renderings and ``--repair`` writes them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from itertools import accumulate
+from pathlib import Path
+from typing import Iterable, Mapping
+
+from glancectl import records
+from glancectl.jsontext import list_items
+from glancectl.storage import bulk_loads, create_temp, ensure_dir, remove_quietly, shard_identity
+
+# Bump whenever the rendering changes (records.image_view, jsontext.list_items): a
+# rendering of another version is stale. tests/test_renderings.py pins the rendering.
+VERSION = 1
+SUFFIX = ".items"
+# A header of a shard of 100,000 records is under 1 MiB; anything longer is not one.
+_MAX_HEADER = 1 << 20
+
+
+def image_items(stored: Iterable[Mapping]) -> list[bytes]:
+    """Each image's Glance view as an element of a JSON list: what a rendering holds."""
+    return list_items(map(records.image_view, stored))
+
+
+class ImageItems:
+    """A listing's ``keep`` for ``image list -f json``: each image's item, which the listing
+    may read from the renderings rather than make (``operations.images.list_images``)."""
+
+    def __call__(self, record: Mapping) -> bytes:
+        return image_items([record])[0]
+
+    def many(self, batch: list) -> list[bytes]:
+        return image_items(batch)
+
+
+class Renderings:
+    def __init__(self, directory: str | os.PathLike):
+        self.directory = Path(directory)
+
+    def path(self, shard_path: str | os.PathLike) -> str:
+        stem = os.path.basename(shard_path)[:-len(".json")]
+        return os.path.join(self.directory, stem + SUFFIX)
+
+    # -- reading ---------------------------------------------------------------
+    def read(self, shard_path: str | os.PathLike, shard_stat: os.stat_result | None,
+             count: int) -> list[memoryview] | None:
+        """The renderings of the ``count`` records of the shard file whose status is
+        ``shard_stat`` (the file as read), or None if there are none that fit it."""
+        if shard_stat is None:
+            return None
+        try:
+            fd = os.open(self.path(shard_path), os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:  # none yet, a symlink in its place, unreadable: render afresh
+            return None
+        try:
+            with os.fdopen(fd, "rb") as handle:
+                header = handle.readline(_MAX_HEADER)
+                body = handle.read()
+        except OSError:  # a directory in its place, an I/O error
+            return None
+        try:
+            fields = bulk_loads()(header)
+            lengths = fields["lengths"]
+            fresh = (fields["version"] == VERSION
+                     and fields["shard"] == shard_identity(shard_stat)
+                     and type(lengths) is list and len(lengths) == count
+                     and set(map(type, lengths)) <= {int} and sum(lengths) == len(body)
+                     and min(lengths, default=0) >= 0)
+        except (ValueError, TypeError, KeyError):
+            return None
+        if not fresh:
+            return None
+        ends = list(accumulate(lengths, initial=0))
+        whole = memoryview(body)
+        return list(map(whole.__getitem__, map(slice, ends[:-1], ends[1:])))
+
+    def problem(self, shards: Iterable[tuple[str, os.stat_result, list]]) -> str | None:
+        """What is wrong with the renderings of ``shards`` ((path, status, records) of each
+        image shard as read now), or None."""
+        stale = sum(self.read(path, st, len(stored)) != image_items(stored)
+                    for path, st, stored in shards)
+        if not stale:
+            return None
+        return (f"missing or out of date for {stale} image shard{'s' if stale != 1 else ''}, "
+                "so 'image list -f json' renders those images on every listing")
+
+    # -- writing (under the store lock) ------------------------------------------
+    def rebuild(self, shards: Iterable[tuple[str, os.stat_result, list]]) -> int:
+        """Render every shard of ``shards`` ((path, status, records) of each); how many.
+        Raises what stops it (doctor --repair reports it)."""
+        count = 0
+        for path, _, stored in shards:
+            self._write(path, stored)
+            count += 1
+        return count
+
+    def write(self, shard_path: str | os.PathLike, stored: list) -> None:
+        """Render the records just written to ``shard_path``. Only a help: if it cannot be
+        written, the old file no longer fits the shard, and the change itself stands."""
+        try:
+            self._write(shard_path, stored)
+        except Exception:  # noqa: BLE001 -- whatever went wrong, the write it follows stands
+            pass
+
+    def _write(self, shard_path: str | os.PathLike, stored: list) -> None:
+        items = image_items(stored)
+        header = {"version": VERSION, "shard": shard_identity(os.stat(shard_path)),
+                  "lengths": list(map(len, items))}
+        ensure_dir(self.directory)
+        target = self.path(shard_path)
+        fd, tmp = create_temp(self.directory, os.path.basename(target))
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(json.dumps(header, separators=(",", ":")).encode() + b"\n")
+                handle.writelines(items)
+            os.replace(tmp, target)
+        except BaseException:
+            remove_quietly(tmp)
+            raise
