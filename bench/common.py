@@ -215,7 +215,7 @@ def populate(home: Path, count: int, seed: int = 1) -> list[dict]:
 
     Same layout the store uses: ``images/<first two hex digits>.json``, each a
     TinyDB document ``{"images": {"1": {...}, "2": {...}}}``, owner-only, plus
-    ``meta.json``, plus the name index the measured code would keep (built by
+    ``meta.json``, plus the name index and renderings the measured code would keep (built by
     that code), so what is measured is the store users have. Returns the records.
     """
     recs = make_records(count, seed, data_dir=str(home.resolve() / "data"))
