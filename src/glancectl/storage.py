@@ -186,7 +186,16 @@ class AtomicJSONStorage(Storage):
         self.stat: os.stat_result | None = None
 
     def read(self):
-        data, self.stat = read_json_stat(self.path, bulk=self.bulk)
+        try:
+            return self._read(bulk=self.bulk)
+        except StoreCorrupt:
+            if not self.bulk:
+                raise
+            # orjson reads an integer past 64 bits as a float: the exact parser decides.
+            return self._read(bulk=False)
+
+    def _read(self, *, bulk: bool):
+        data, self.stat = read_json_stat(self.path, bulk=bulk)
         if data is None:
             return None
         if not (isinstance(data, dict) and all(isinstance(t, dict) for t in data.values())):

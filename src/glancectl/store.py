@@ -25,6 +25,7 @@ import uuid
 from contextlib import contextmanager, nullcontext
 from functools import cached_property
 from itertools import chain, repeat
+from types import NoneType
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from tinydb import Query, TinyDB
@@ -84,11 +85,13 @@ class ShardedTable:
 
     def __init__(self, root: str, name: str, statuses: frozenset[str],
                  typed_fields: tuple[tuple[str, type, type | None], ...] = (),
+                 nullable_fields: tuple[tuple[str, type], ...] = (),
                  on_change: Callable[[], None] = lambda: None, index_dir: str | None = None,
                  renderings_dir: str | None = None):
         """``root``: the table's directory as a string (see ``Store.root``).
 
         ``typed_fields``: (field, its type, a list's item type) that every record holds.
+        ``nullable_fields``: (field, its type) that a record may hold as null or not at all.
         ``on_change`` is called after each write that changed a record.
         """
         self.root = root
@@ -97,6 +100,7 @@ class ShardedTable:
         self._renderings_dir = renderings_dir
         self.statuses = frozenset(str(s) for s in statuses)  # plain str: the cheapest lookup
         self.typed_fields = typed_fields
+        self.nullable_fields = nullable_fields
         self.on_change = on_change
 
     @cached_property
@@ -163,6 +167,8 @@ class ShardedTable:
             joined = "\n".join(ids)  # TypeError unless every id is a string
             fields_ok = all(_all_of_type(records, field, kind, item)
                             for field, kind, item in self.typed_fields)
+            fields_ok = fields_ok and all(_all_of_type_or_null(records, field, kind)
+                                          for field, kind in self.nullable_fields)
             # created_ns may be missing (older records sort as 0), else a whole number.
             fields_ok = fields_ok and not set(map(type, map(dict.get, records, repeat("created_ns"),
                                                             repeat(0)))) - {int}
@@ -194,6 +200,10 @@ class ShardedTable:
                     what = _JSON_NAMES[kind] + (f" of {_JSON_NAMES[item]}s" if item else "")
                     raise StoreCorrupt(path, f"record {record_id} has {field} "
                                              f"{_shown(doc.get(field))}, not a {what}")
+            for field, kind in self.nullable_fields:
+                if type(doc.get(field)) not in (kind, NoneType):
+                    raise StoreCorrupt(path, f"record {record_id} has {field} {_shown(doc[field])}, "
+                                             f"not a {_JSON_NAMES[kind]} or null")
         raise StoreCorrupt(path, "its records are not of the expected shape")
 
     @contextmanager
@@ -360,11 +370,15 @@ class Store:
         self.changed = False  # whether this process has changed a record
         self.images = ShardedTable(os.path.join(self.root, "images"), "images", frozenset(ImageStatus),
                                    (("locations", list, dict), ("properties", dict, None),
-                                    ("tags", list, str), *_TIMES), on_change=self._note_change,
+                                    ("tags", list, str), *_TIMES),
+                                   # What listings sort, compare or look up in a set.
+                                   (("name", str), ("disk_format", str), ("container_format", str),
+                                    ("size", int), ("checksum", str), ("os_hash_value", str)),
+                                   on_change=self._note_change,
                                    index_dir=os.path.join(self.root, "names"),
                                    renderings_dir=os.path.join(self.root, "rendered"))
         self.tasks = ShardedTable(os.path.join(self.root, "tasks"), "tasks", frozenset(TaskStatus),
-                                  _TIMES, on_change=self._note_change)
+                                  _TIMES, (("type", str),), on_change=self._note_change)
         self._lock: StoreLock | None = None
 
     def _note_change(self) -> None:
@@ -627,9 +641,18 @@ def _same_file(fd: int, path: Path) -> bool:
     return (held.st_dev, held.st_ino) == (named.st_dev, named.st_ino)
 
 
-_JSON_NAMES = {list: "list", dict: "JSON object", str: "string"}
+_JSON_NAMES = {list: "list", dict: "JSON object", str: "string", int: "whole number"}
 # Every record's times: the default sort key and what every listing shows.
 _TIMES = (("created_at", str, None), ("updated_at", str, None))
+
+
+def _all_of_type_or_null(records, field: str, kind: type) -> bool:
+    """Every record's ``field`` is a ``kind``, null or absent; all in C."""
+    try:
+        values = map(operator.itemgetter(field), records)
+        return not set(map(type, values)) - {kind, NoneType}
+    except KeyError:  # a record without it, which counts as null: the slower way
+        return not set(map(type, map(dict.get, records, repeat(field)))) - {kind, NoneType}
 
 
 def _all_of_type(records, field: str, kind: type, item: type | None) -> bool:
