@@ -14,6 +14,9 @@ import time
 
 import pytest
 
+from glancectl import records
+from glancectl.lifecycle import TaskStatus, is_final_task_status
+from glancectl.operations import tasks as ops
 from glancectl.store import Store
 from tests.conftest import FORMATS
 from tests.crash import crash_during, leftovers
@@ -138,3 +141,48 @@ def test_a_task_restored_from_a_backup_does_not_blame_a_worker(gctl, home, sourc
     assert shown["status"] == "failure"
     assert "ended before finishing" not in shown["message"]
     assert "restored from a backup" in shown["message"]
+
+
+def _must_be_owned_one_task_at_a_time(task: dict) -> bool:
+    """The rule, written out per task: unfinished, and not left pending on purpose."""
+    if task["status"] == TaskStatus.PENDING and task.get(ops.RUN_LATER):
+        return False
+    return not is_final_task_status(task["status"])
+
+
+def test_the_tasks_a_listing_settles_are_the_ones_the_rule_names_one_at_a_time():
+    later_values = [None, True, False, 1, 0, "", "yes"]  # None: no run_later at all
+    tasks = []
+    for status in [*TaskStatus, *(s.value for s in TaskStatus)]:  # enum members and stored strings
+        for later in later_values:
+            task = {"id": f"t{len(tasks)}", "status": status}
+            if later is not None:
+                task[ops.RUN_LATER] = later
+            tasks.append(task)
+    expected = [i for i, task in enumerate(tasks) if _must_be_owned_one_task_at_a_time(task)]
+    assert expected  # pending without run_later, and processing, whatever run_later says
+    assert ops.owned_positions(tasks) == expected
+    for shuffled in (tasks[::-1], tasks[1::2], [t for t in tasks if is_final_task_status(t["status"])]):
+        assert ops.owned_positions(shuffled) == [
+            i for i, task in enumerate(shuffled) if _must_be_owned_one_task_at_a_time(task)]
+    assert ops.owned_positions([]) == []
+
+
+def test_a_listing_fails_a_pending_task_whose_owner_died_beside_ones_pending_on_purpose(gctl, home):
+    """Neither a worker nor run_later: restored from a backup, say. Shards full of tasks
+    pending on purpose around it must not hide it, and are left alone."""
+    store = Store(home)
+    kept = []
+    with store.writing():
+        for _ in range(300):  # most shards hold some
+            task = records.new_task(task_type="import", task_input={}, owner="root")
+            ops.insert(store, task, run_later=True)
+            kept.append(task["id"])
+        orphan = records.new_task(task_type="import", task_input={}, owner="root")
+        store.tasks.insert(orphan)  # no lease was ever taken: nobody owns it
+    listed = {t["id"]: t["status"] for t in gctl.ok("task", "list", "-f", "json").json()}
+    assert listed.pop(orphan["id"]) == "failure"
+    assert set(listed.values()) == {"pending"} and sorted(listed) == sorted(kept)
+    failed = Store(home).tasks.get(orphan["id"])
+    assert failed["status"] == "failure" and failed["message"] == ops.NO_OWNER
+    assert all(Store(home).tasks.get(i)["status"] == "pending" for i in kept)

@@ -25,8 +25,8 @@ import os
 import sys
 import time
 from datetime import datetime, timedelta, timezone
-from itertools import compress
-from typing import TYPE_CHECKING, Callable, Mapping
+from itertools import compress, repeat
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 from glancectl import lifecycle, records
 from glancectl.config import Settings
@@ -141,11 +141,31 @@ def failure_exit_code(task: Mapping) -> int:
 
 
 # -- abandoned tasks ---------------------------------------------------------
-def is_abandoned(store: Store, task: Mapping) -> bool:
+# Plain strings: an exact str is looked up quicker than an enum member, and a listing
+# looks up every task's status.
+_UNFINISHED = frozenset(str(s) for s in TaskStatus if not is_final(s))
+_PENDING = str(TaskStatus.PENDING)
+
+
+def owned_positions(tasks: Sequence[dict]) -> list[int]:
+    """Where in ``tasks`` the tasks are that a live process must own: every unfinished task
+    but one left pending on purpose for 'glancectl task run' (run_later).
+
+    The rule ``is_abandoned`` applies, taken a column at a time in C: a listing asks it of
+    every task, and most are finished or pending on purpose.
+    """
+    statuses = list(map(_STATUS, tasks))
+    unfinished = list(compress(range(len(statuses)), map(_UNFINISHED.__contains__, statuses)))
+    if not unfinished:
+        return unfinished
+    pending = map(_PENDING.__eq__, map(statuses.__getitem__, unfinished))
+    later = map(bool, map(dict.get, map(tasks.__getitem__, unfinished), repeat(RUN_LATER)))
+    return list(compress(unfinished, map(operator.not_, map(operator.and_, pending, later))))
+
+
+def is_abandoned(store: Store, task: dict) -> bool:
     """An unfinished task that no live process owns, and none was meant to own."""
-    if task["status"] == TaskStatus.PENDING and task.get(RUN_LATER):
-        return False  # waiting for 'glancectl task run', which is deliberate
-    return not is_final(task["status"]) and not store.lease_is_live(task["id"])
+    return bool(owned_positions([task])) and not store.lease_is_live(task["id"])
 
 
 def _abandoned_message(store: Store, task: Mapping) -> str:
@@ -420,19 +440,13 @@ def list_tasks(store: Store, settings: Settings, *, status: str | None = None,
         check_filter_value("type", task_type, TASK_TYPES)
     if marker:
         marker = checked_uuid(marker)
-    # Only an unfinished task can be abandoned: skip the call. Plain strings: an exact str
-    # compares quicker than an enum member, and every task is looked up.
-    final = frozenset(map(str, lifecycle.FINAL_TASK_STATUSES))
 
     def settled_matches(found: list[dict]) -> list[dict]:
         """One shard's tasks that match, after settling any whose owner died."""
         if image_id is not None:
             found = [t for t in found if t.get("image_id") == image_id]
-        statuses = list(map(_STATUS, found))
-        unfinished = set(statuses) - final
-        if unfinished:
-            for index in compress(range(len(found)), map(unfinished.__contains__, statuses)):
-                found[index] = settle_if_dead(store, settings, found[index])
+        for index in owned_positions(found):  # only these can have been abandoned
+            found[index] = settle_if_dead(store, settings, found[index])
         if status is not None or task_type is not None:
             found = [t for t in found
                      if (status is None or t["status"] == status)
