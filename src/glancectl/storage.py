@@ -111,9 +111,7 @@ def read_json(path: str | Path, *, bulk: bool = False):
 def read_json_stat(path: str | Path, *, bulk: bool = False) -> tuple[object, os.stat_result | None]:
     """``read_json``, and the status of the very file it read (None when there is none)."""
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read()
-            st = os.fstat(handle.fileno())  # after: an edit in place while reading shows in it
+        raw, st = _read_bytes(path)
     except FileNotFoundError:
         return None, None
     except PermissionError:
@@ -139,6 +137,23 @@ def shard_identity(st: os.stat_result) -> list[int]:
     """What changes with every write of a file: glancectl's writes make a new inode each time,
     and any other write moves its times (its ctime, which no file call can set back)."""
     return [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
+def _read_bytes(path: str | Path) -> tuple[bytes, os.stat_result]:
+    """A whole file and its status, in as few system calls as it takes: a listing reads every
+    shard, and ``open()``'s buffered file object costs more than the read of a small file."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        raw = os.read(fd, size + 1)  # short of size + 1: the whole file
+        if len(raw) > size:  # it grew since fstat: read on to the end
+            rest = [raw]
+            while rest[-1]:
+                rest.append(os.read(fd, 1 << 16))
+            raw = b"".join(rest)
+        return raw, os.fstat(fd)  # after: an edit in place while reading shows in it
+    finally:
+        os.close(fd)
 
 
 def bulk_loads() -> Callable[[bytes], object]:
