@@ -9,7 +9,8 @@ from types import MappingProxyType
 
 import pytest
 
-from glancectl.cli.output import _all_cells, _cells
+from glancectl.cli import output
+from glancectl.cli.output import _all_cells, _cells, _write_plain_table
 from glancectl.listing import FieldValues, TASK_SORT_KEYS, _sort_value, parse_sort, select, select_batches
 from glancectl.errors import MarkerNotFound
 
@@ -116,3 +117,46 @@ def test_field_values_of_one_key_are_one_value_tuples():
 ])
 def test_one_printable_test_for_every_row_matches_one_per_row(rows):
     assert [list(row) for row in _all_cells(rows)] == [list(_cells(row)) for row in rows]
+
+
+def _plain_table_one_row_at_a_time(headers, rows) -> str:
+    """The plain table's rule: every cell as _cells shows it, each column as wide as its
+    widest cell or heading, a row a line, printf-style as openstackclient prints it."""
+    cells = [list(_cells(row)) for row in rows]
+    widths = [max([len(h), *(len(row[i]) for row in cells)]) for i, h in enumerate(headers)]
+    rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
+    line = "| " + " | ".join(f"%-{w}s" for w in widths) + " |"
+    return "\n".join([rule, line % tuple(headers), rule, *(line % tuple(r) for r in cells), rule]) + "\n"
+
+
+@pytest.mark.parametrize("rows", [
+    [("a", "b"), ("c", "d")],
+    [("same", "x"), ("also", "yy"), ("four", "zzz")],  # one width, narrower than its heading
+    [("a-much-longer-cell-than-its-heading", "b")],
+    [("a", "evil\x1b[31m"), ("c", "d")],
+    [("a", "line\nbreak"), ("bb", "c")],
+    [("tab\there", "x")],
+    [("del\x7f", "x"), ("ok", "y")],
+    [("ünïcode", "x"), ("c", "d")],
+    [("ünïcode", "\x85 next line")],
+    [("a", None), ("c", 42), ("d", True)],
+    [("a", ["x", "y"]), ("b", {"k": 1})],
+    [("", ""), ("", "")],
+    [],
+])
+def test_the_plain_table_a_column_at_a_time_matches_one_row_at_a_time(rows, monkeypatch):
+    headers = ["ID", "Heading"]
+    for chunk in (1000, 1):  # one chunk, and a chunk a row (a printable row beside one that is not)
+        monkeypatch.setattr(output, "_TABLE_CHUNK", chunk)
+        written = []
+        _write_plain_table(written.append, headers, rows)
+        assert "".join(written) == _plain_table_one_row_at_a_time(headers, rows)
+
+
+def test_the_plain_table_of_a_long_listing_matches_one_row_at_a_time():
+    records = _records(2500, seed=5, ties=False, odd=True)  # three chunks; some owners missing
+    rows = [tuple(r.get(k) for k in COLUMNS) for r in records]
+    rows[1700] = (rows[1700][0], "import\x1b[2J", *rows[1700][2:])  # one chunk not printable
+    written = []
+    _write_plain_table(written.append, list(COLUMNS), rows)
+    assert "".join(written) == _plain_table_one_row_at_a_time(list(COLUMNS), rows)

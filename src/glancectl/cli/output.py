@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+from itertools import repeat
 from operator import itemgetter
 from typing import Callable, Iterable, Mapping, NamedTuple, Sequence
 
@@ -274,16 +275,73 @@ def _write_json_list(env, items: Sequence[bytes]) -> None:
         binary.flush()
 
 
-def _plain_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [len(h) for h in headers]
-    for i, column in enumerate(zip(*rows)):  # a column at a time: a long listing has many rows
-        if "\n" in "".join(column):
-            column = [line for cell in column for line in cell.split("\n")]
-        widths[i] = max({widths[i], *map(len, column)})  # a set: a few lengths to compare, not every one
+_TABLE_CHUNK = 1000  # rows shown at a time: a long listing's table is never held as one text
+
+
+def _write_plain_table(write: Callable[[str], object], headers: Sequence[str],
+                       rows: Sequence[Sequence]) -> None:
+    """The plain ASCII table of ``rows``, each value as ``_cells`` shows it, a chunk at a time.
+
+    Every chunk is looked at before any is written, as the widest cell of each column
+    sets its width.
+    """
+    chunks = [_shown_columns(rows[start:start + _TABLE_CHUNK])
+              for start in range(0, len(rows), _TABLE_CHUNK)]
+    widths = [max([len(header), *(widest[index] for _, _, widest in chunks)])
+              for index, header in enumerate(headers)]
     rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
-    line = "| " + " | ".join(f"%-{w}s" for w in widths) + " |"  # printf-style: the quickest per row
-    out = [rule, line % tuple(headers), rule, *map(line.__mod__, map(tuple, rows)), rule]
-    return "\n".join(out)
+    write(f"{rule}\n| {' | '.join(map(str.ljust, headers, widths))} |\n{rule}\n")
+    for columns, common, _ in chunks:
+        padded = [_padded(column, own, width) for column, own, width in zip(columns, common, widths)]
+        write("| " + " |\n| ".join(map(" | ".join, zip(*padded))) + " |\n")
+    write(rule + "\n")
+
+
+def _shown_columns(rows: Sequence[Sequence]) -> tuple[list[Sequence[str]], list[int | None], list[int]]:
+    """``rows`` as columns of the cells a table shows; each column's one width when every
+    cell has it (IDs, statuses: the usual case), else None; and each column's widest cell.
+
+    A column's cells are joined once, which tells whether they are all printable text,
+    and where its line breaks fall tells whether they are all one width.
+    """
+    count = len(rows)
+    columns = list(zip(*rows))
+    try:
+        texts = list(map("\n".join, columns))  # TypeError: a value that is not text
+    except TypeError:
+        texts = None
+    if texts is None or not _printable_but_breaks(texts, len(columns) * (count - 1)):
+        columns = list(zip(*map(_cells, rows)))
+        texts = list(map("\n".join, columns))
+    common: list[int | None] = []
+    widest: list[int] = []
+    for column, text in zip(columns, texts):
+        first = len(column[0])  # no cell holds a line break now: only the joins do
+        if len(text) == count * (first + 1) - 1 and text[first::first + 1] == "\n" * (count - 1):
+            common.append(first)
+            widest.append(first)
+        else:
+            common.append(None)
+            widest.append(max(map(len, column)))
+    return columns, common, widest
+
+
+def _printable_but_breaks(texts: Sequence[str], breaks: int) -> bool:
+    """Whether ``texts`` are printable but for ``breaks`` line breaks, the joins' own."""
+    text = "".join(texts)
+    if text.isascii():  # a quicker test in bytes, as in _all_cells
+        return len(text) - len(text.encode("ascii").translate(None, _ASCII_CONTROLS)) == breaks
+    return text.count("\n") == breaks and text.replace("\n", "").isprintable()
+
+
+def _padded(column: Sequence[str], own: int | None, width: int) -> Sequence[str]:
+    """A column's cells padded to ``width``; cells all ``own`` wide in one join and split."""
+    if own == width:
+        return column
+    if own is None:
+        return list(map(str.ljust, column, repeat(width)))
+    pad = " " * (width - own)
+    return ((pad + "\n").join(column) + pad).split("\n")
 
 
 def _is_token(cell: str) -> bool:
@@ -291,8 +349,9 @@ def _is_token(cell: str) -> bool:
     return " " not in cell and "\n" not in cell
 
 
-def _table(env, headers: Sequence[str], rows: list[list[str]]) -> None:
-    """Rich on a terminal when the table fits; otherwise the plain table, whole.
+def _table(env, headers: Sequence[str], rows: Sequence[Sequence]) -> None:
+    """Rows of values (shown as ``_cells`` shows them): Rich on a terminal when the table
+    fits; otherwise the plain table, whole.
 
     IDs, sizes, statuses and hashes are never broken across lines and headings
     never inside a word. A table that cannot fit that way (``list --long`` on a
@@ -300,8 +359,9 @@ def _table(env, headers: Sequence[str], rows: list[list[str]]) -> None:
     is ever cut.
     """
     if not env.stdout_isatty:
-        print(_plain_table(headers, rows), file=env.stdout)
+        _write_plain_table(env.stdout.write, headers, rows)
         return
+    rows = _all_cells(rows)
     widths = []
     for index, header in enumerate(headers):
         cells = [row[index] for row in rows if row[index]]
@@ -312,7 +372,7 @@ def _table(env, headers: Sequence[str], rows: list[list[str]]) -> None:
     console = env.console()
     # SIMPLE_HEAD without edges: one space of padding each side, one between columns.
     if sum(w for w, _ in widths) + 3 * (len(widths) - 1) + 2 > console.width:
-        print(_plain_table(headers, rows), file=env.stdout)
+        _write_plain_table(env.stdout.write, headers, rows)
         return
     from rich import box
     from rich.table import Table
@@ -407,11 +467,10 @@ def _render_rows(env, output: OutputOptions, keys: Sequence[str], rows: list[Seq
     if output.format == "value":
         _value_lines(env, rows)
         return
-    cells = _all_cells(rows)
     if output.format == "csv":
-        _csv(env, [safe_text(heading(k)) for k in keys], cells)
+        _csv(env, [safe_text(heading(k)) for k in keys], _all_cells(rows))
     else:
-        _table(env, [safe_text(heading(k)) for k in keys], cells)
+        _table(env, [safe_text(heading(k)) for k in keys], rows)
 
 
 class ListOutput:
