@@ -74,6 +74,28 @@ def test_select_in_columns_matches_the_rules_one_record_at_a_time(ties, odd, sor
     assert [r["id"] for r in select(records, keys)] == [row[0] for row in expected]
 
 
+@pytest.mark.parametrize("ties", [False, "created_at", True])
+@pytest.mark.parametrize("sort", SORTS)
+def test_select_over_a_stores_shards_uses_their_columns_and_gives_the_same(ties, sort):
+    from glancectl.store import Shard
+
+    records = _records(300, seed=7, ties=ties, odd=False)
+    for record in records[::4]:
+        del record["created_ns"]  # older records: the store's column says 0 for them
+    keys = parse_sort(sort, TASK_SORT_KEYS, "created_at:desc")
+    shards = []
+    for start in range(0, len(records), 37):
+        chunk = records[start:start + 37]
+        shards.append(Shard(chunk, {"id": tuple(r["id"] for r in chunk),
+                                    "status": tuple(r["status"] for r in chunk),
+                                    "created_at": tuple(r["created_at"] for r in chunk),
+                                    "created_ns": [r.get("created_ns", 0) for r in chunk]}))
+    assert select_batches(iter(shards), keys, keep=FieldValues(COLUMNS)) == _reference(records, sort)
+    # A plain list among them (a filtered shard) has no columns: taken as before.
+    shards[1] = list(shards[1])
+    assert select_batches(iter(shards), keys, keep=FieldValues(COLUMNS)) == _reference(records, sort)
+
+
 def test_a_record_without_created_at_later_on_still_sorts_first_when_ascending():
     records = _records(100, seed=3, ties=False, odd=False)
     records[-1]["created_at"] = None

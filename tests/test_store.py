@@ -399,3 +399,113 @@ def test_an_integer_past_64_bits_reads_the_same_in_a_listing_as_in_show(gctl, ho
     assert '"size": 1180591620717411303424' in listed
     assert gctl.ok("image", "list", "-f", "value", "-c", "size").stdout == "1180591620717411303424\n"
     assert gctl.show(image["id"])["size"] == 2**70
+
+
+# -- the bulk shape check against the rule one record at a time ----------------------
+def _shape_is_right_one_record_at_a_time(table, key: str, records: dict, prefix: str) -> bool:
+    """What check_shape asks of every record, asked of each in turn."""
+    for doc_id, record in records.items():
+        if not (type(record) is dict and doc_id.isdigit()):
+            return False
+        record_id, status = record.get("id"), record.get("status")
+        if not (type(record_id) is str and len(record_id) == 36 and record_id.startswith(prefix)):
+            return False
+        if type(status) is not str or status not in table.statuses:
+            return False
+        if type(record.get("created_ns", 0)) is not int:
+            return False
+        for field, kind, item in table.typed_fields:
+            if field not in record or type(record[field]) is not kind:
+                return False
+            if item is not None and any(type(element) is not item for element in record[field]):
+                return False
+        for field, kind in table.nullable_fields:
+            if type(record.get(field)) not in (kind, type(None)):
+                return False
+    return True
+
+
+def _task_shard(prefix: str, count: int) -> dict:
+    records = {}
+    for number in range(1, count + 1):
+        records[str(number)] = {
+            "id": f"{prefix}{number:06d}-0000-4000-8000-000000000000", "type": "import",
+            "status": ("pending", "success", "failure", "processing")[number % 4], "owner": "root",
+            "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:01Z",
+            **({} if number % 3 else {"created_ns": number}),
+        }
+    return records
+
+
+def _damaged(records: dict, where: int, change) -> dict:
+    records = json.loads(json.dumps(records))
+    key = list(records)[where]
+    records[key] = change(records[key]) if callable(change) else change
+    return records
+
+
+TASK_DAMAGE = {
+    "id too short": lambda r: {**r, "id": r["id"][:-1]},
+    "id too long": lambda r: {**r, "id": r["id"] + "0"},
+    "id of another shard": lambda r: {**r, "id": "ff" + r["id"][2:]},
+    "id not text": lambda r: {**r, "id": 12},
+    "no id": lambda r: {k: v for k, v in r.items() if k != "id"},
+    "status unknown": lambda r: {**r, "status": "active"},
+    "status a list": lambda r: {**r, "status": ["pending"]},
+    "status missing": lambda r: {k: v for k, v in r.items() if k != "status"},
+    "created_at a number": lambda r: {**r, "created_at": 1},
+    "updated_at missing": lambda r: {k: v for k, v in r.items() if k != "updated_at"},
+    "created_ns text": lambda r: {**r, "created_ns": "1"},
+    "created_ns true": lambda r: {**r, "created_ns": True},
+    "created_ns a float": lambda r: {**r, "created_ns": 1.5},
+    "type a number": lambda r: {**r, "type": 1},
+    "record a list": [1, 2],
+    "record text": "task",
+    "record null": None,
+}
+
+
+@pytest.mark.parametrize("damage", [None, *TASK_DAMAGE])
+@pytest.mark.parametrize("where", [0, 17, -1])
+def test_the_bulk_shape_check_agrees_with_the_rule_one_record_at_a_time(tmp_path, damage, where):
+    from glancectl.errors import StoreCorrupt
+
+    table = Store(tmp_path).tasks
+    records = _task_shard("ab", 40)
+    if damage is not None:
+        records = _damaged(records, where, TASK_DAMAGE[damage])
+    path = str(tmp_path / "tasks" / "ab.json")
+    right = _shape_is_right_one_record_at_a_time(table, "tasks", records, "ab")
+    assert right == (damage is None)
+    if not right:
+        with pytest.raises(StoreCorrupt):
+            table.check_shape(path, {"tasks": records})
+        return
+    columns = table.check_shape(path, {"tasks": records})
+    # The columns a listing takes from it are the records' values, in their order.
+    values = list(records.values())
+    for field in ("id", "status", "created_at", "updated_at"):
+        assert list(columns[field]) == [r[field] for r in values]
+    assert list(columns["created_ns"]) == [r.get("created_ns", 0) for r in values]
+
+
+def test_a_shard_key_that_is_not_a_number_is_refused_by_the_bulk_check(tmp_path):
+    from glancectl.errors import StoreCorrupt
+
+    table = Store(tmp_path).tasks
+    records = _task_shard("ab", 5)
+    records["x"] = records.pop("3")
+    assert not _shape_is_right_one_record_at_a_time(table, "tasks", records, "ab")
+    with pytest.raises(StoreCorrupt, match="under a key that is not a number"):
+        table.check_shape(str(tmp_path / "ab.json"), {"tasks": records})
+
+
+def test_ids_one_short_and_one_long_in_one_shard_are_refused_though_their_lengths_add_up(tmp_path):
+    from glancectl.errors import StoreCorrupt
+
+    table = Store(tmp_path).tasks
+    records = _damaged(_task_shard("ab", 10), 2, TASK_DAMAGE["id too short"])
+    records = _damaged(records, 6, TASK_DAMAGE["id too long"])
+    assert not _shape_is_right_one_record_at_a_time(table, "tasks", records, "ab")
+    with pytest.raises(StoreCorrupt, match="has no id of this shard"):
+        table.check_shape(str(tmp_path / "ab.json"), {"tasks": records})

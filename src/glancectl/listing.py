@@ -129,7 +129,10 @@ def select_batches(batches: Iterable[list[Mapping] | KeptBatch], keys: list[Sort
     Each list's sort values, IDs and kept values are taken a column at a time
     where they can be (``FieldValues``, the default sort, a ``keep`` with a
     ``many`` for a whole list), not a call per record, and the listing is
-    sorted as positions into those columns.
+    sorted as positions into those columns. A list may carry ``columns``
+    already taken (a store's ``Shard``): field -> its records' values in
+    order, checked to be of the type every record holds (id and created_at
+    text, created_ns a whole number, 0 where absent); those are not taken again.
     """
     sort_values = _SortValues([k.key for k in keys])
     ids: list = []
@@ -145,9 +148,10 @@ def select_batches(batches: Iterable[list[Mapping] | KeptBatch], keys: list[Sort
             kept += many(batch)
         else:
             kept += map(keep, batch)
-        batch_ids = list(map(_ID, batch))
+        columns = getattr(batch, "columns", None) or {}
+        batch_ids = columns.get("id") or list(map(_ID, batch))
         ids += batch_ids
-        sort_values.add(batch, batch_ids)
+        sort_values.add(batch, batch_ids, columns)
     order = sort_values.order([k.descending for k in keys])
     start = 0
     if marker:
@@ -205,9 +209,18 @@ class _SortValues:
         self.created: list = []
         self.finer: list = []
         self.ids: list = []
+        self.checked = True  # every created_at is text and every created_ns a whole number
 
-    def add(self, records: list[Mapping], ids: list) -> None:
-        """Take the sort values of ``records``, whose IDs are ``ids``."""
+    def add(self, records: list[Mapping], ids: Sequence, columns: Mapping[str, Sequence]) -> None:
+        """Take the sort values of ``records``, whose IDs are ``ids``; ``columns`` as
+        ``select_batches`` takes them."""
+        finer = FINER_SORT_KEYS["created_at"]
+        if self.columns and "created_at" in columns and finer in columns:
+            self.created += columns["created_at"]
+            self.finer += columns[finer]
+            self.ids += ids
+            return
+        self.checked = False
         if self.columns:
             try:
                 created = list(map(dict.get, records, repeat("created_at")))
@@ -215,7 +228,7 @@ class _SortValues:
                 created = [None]
             if all(map(is_not, created, repeat(None))) and all(map(is_not, ids, repeat(None))):
                 self.created += created
-                self.finer += map(dict.get, records, repeat(FINER_SORT_KEYS["created_at"]), repeat(0))
+                self.finer += map(dict.get, records, repeat(finer), repeat(0))
                 self.ids += ids
                 return
             self._as_tuples()
@@ -237,8 +250,8 @@ class _SortValues:
         two records share a created_ns. The created_at pass then finds the order
         all but made, as created_ns is read from the same clock as created_at.
         """
-        if (self.columns and len(set(descending)) == 1 and set(map(type, self.created)) <= {str}
-                and set(map(type, self.finer)) <= {int}):
+        if self.columns and len(set(descending)) == 1 and (self.checked or (
+                set(map(type, self.created)) <= {str} and set(map(type, self.finer)) <= {int})):
             columns = [self.created, self.finer]
             if len(set(self.finer)) < len(self.finer):
                 columns.append(self.ids)

@@ -189,7 +189,7 @@ class AtomicJSONStorage(Storage):
     document holds records of the wrong shape; every read goes through it,
     including the one TinyDB makes before a write. ``on_write(path, document)``
     runs after each write, with the new file in place. ``stat`` is the status
-    of the file the last read read.
+    of the file the last read read, and ``checked`` what ``check`` returned of it.
     """
 
     def __init__(self, path: str | Path, check: Callable[[str | Path, dict], None] | None = None, *,
@@ -199,6 +199,7 @@ class AtomicJSONStorage(Storage):
         self.bulk = bulk
         self.on_write = on_write
         self.stat: os.stat_result | None = None
+        self.checked: object = None
 
     def read(self):
         try:
@@ -216,7 +217,7 @@ class AtomicJSONStorage(Storage):
         if not (isinstance(data, dict) and all(isinstance(t, dict) for t in data.values())):
             raise StoreCorrupt(self.path, "not a TinyDB document")
         if self.check is not None:
-            self.check(self.path, data)
+            self.checked = self.check(self.path, data)
         return data
 
     def write(self, data) -> None:

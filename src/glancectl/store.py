@@ -26,7 +26,7 @@ from contextlib import contextmanager, nullcontext
 from functools import cached_property
 from itertools import chain, repeat
 from types import NoneType
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
 from tinydb import Query, TinyDB
 
@@ -52,7 +52,6 @@ SCHEMA_VERSION = 1
 SHARD_PREFIX_LEN = 2  # 256 shards
 DEFAULT_LOCK_TIMEOUT = 30.0
 UUID_LEN = 36
-_ID, _STATUS = operator.itemgetter("id"), operator.itemgetter("status")
 
 
 def _as_path(root: str) -> Path:
@@ -72,6 +71,22 @@ def checked_uuid(value: str) -> str:
         return str(uuid.UUID(str(value)))
     except (ValueError, AttributeError):
         raise InvalidValue(f"'{value}' is not a valid UUID") from None
+
+
+class Shard(list):
+    """One shard's records, with ``columns``: the values ``check_shape`` took from them and
+    checked, field by field in record order (the id, the status, the typed fields, and
+    created_ns with 0 where a record has none), so that a listing need not take them again.
+
+    Whoever replaces a record makes a plain list (``list(shard)``) first: a copy has
+    no columns, and so none that could tell of a record no longer there.
+    """
+
+    __slots__ = ("columns",)
+
+    def __init__(self, records: Iterable[dict], columns: dict[str, Sequence]):
+        super().__init__(records)
+        self.columns = columns
 
 
 class ShardedTable:
@@ -101,6 +116,8 @@ class ShardedTable:
         self.statuses = frozenset(str(s) for s in statuses)  # plain str: the cheapest lookup
         self.typed_fields = typed_fields
         self.nullable_fields = nullable_fields
+        self._checked_fields = ("id", "status", *(field for field, _, _ in typed_fields))
+        self._checked_values = operator.itemgetter(*self._checked_fields)
         self.on_change = on_change
 
     @cached_property
@@ -129,6 +146,9 @@ class ShardedTable:
         return self.directory / shard_name(record_id)
 
     def shard_paths(self) -> list[Path]:
+        return [self.directory / name for name in self._shard_names()]
+
+    def _shard_names(self) -> list[str]:
         if not self.directory.is_dir():
             if os.path.lexists(self.directory):  # a file there is not an empty table
                 raise StoreCorrupt(self.directory, "not a directory")
@@ -139,14 +159,15 @@ class ShardedTable:
         except PermissionError:  # never an empty table: a listing would say there is nothing
             raise StoreUnavailable(f"permission denied reading store directory {self.directory}") from None
         suffix = ".json"
-        return [self.directory / name for name in sorted(names)
+        return [name for name in sorted(names)
                 if len(name) == SHARD_PREFIX_LEN + len(suffix) and name.endswith(suffix)]
 
     def storage(self, path: str | Path, *, bulk: bool = False) -> AtomicJSONStorage:
-        """The one way a shard is read: its records' shape is checked on the way in."""
+        """A shard's file for TinyDB and whole-document reads: like ``shards``, it checks
+        the records' shape on the way in."""
         return AtomicJSONStorage(path, check=self.check_shape, bulk=bulk)
 
-    def check_shape(self, path: str | Path, document: dict) -> None:
+    def check_shape(self, path: str | Path, document: dict) -> dict[str, Sequence]:
         """Every record has a 36-character id of this shard, a known status and its typed
         fields of their type (a list's items too), or the file is corrupt: a listing sorts
         and shows them, and would otherwise fail half way on a value of another type.
@@ -154,30 +175,33 @@ class ShardedTable:
         Only what every command relies on is checked, and in bulk, so listing
         a large store stays fast; a path is only ever built from an id after
         ``checked_uuid``. Only a shard that fails is walked record by record,
-        to say which record is wrong.
+        to say which record is wrong. Returns the columns it took (see ``Shard``).
         """
         table = document.get(self.name)
         if not table:
-            return
+            return {}
         prefix = os.path.basename(path)[:SHARD_PREFIX_LEN]
         records = table.values()
-        try:  # map and join run in C: a few tens of ms per 100,000 records
-            statuses = set(map(_STATUS, records))
-            ids = list(map(_ID, records))
+        try:  # one pass in C takes every checked field as a column; a few C calls check each
+            columns = dict(zip(self._checked_fields, zip(*map(self._checked_values, records))))
+            ids = columns["id"]
             joined = "\n".join(ids)  # TypeError unless every id is a string
-            fields_ok = all(_all_of_type(records, field, kind, item)
-                            for field, kind, item in self.typed_fields)
+            fields_ok = self.statuses.issuperset(columns["status"]) and all(
+                _all_of_type(columns[field], kind, item) for field, kind, item in self.typed_fields)
             fields_ok = fields_ok and all(_all_of_type_or_null(records, field, kind)
                                           for field, kind in self.nullable_fields)
             # created_ns may be missing (older records sort as 0), else a whole number.
-            fields_ok = fields_ok and not set(map(type, map(dict.get, records, repeat("created_ns"),
-                                                            repeat(0)))) - {int}
+            columns["created_ns"] = list(map(dict.get, records, repeat("created_ns"), repeat(0)))
+            fields_ok = fields_ok and not set(map(type, columns["created_ns"])) - {int}
         except (KeyError, TypeError):  # a record that is not an object, lacks a field, or holds a list
-            statuses, ids, joined = None, [], ""
-        if (statuses is None or not fields_ok or not statuses <= self.statuses
-                or not "".join(table).isdigit() or set(map(len, ids)) != {UUID_LEN}
-                or not joined.startswith(prefix) or joined.count("\n" + prefix) != len(ids) - 1):
+            columns, fields_ok, ids, joined = {}, False, (), ""
+        count = len(ids)
+        # Every id UUID_LEN long: none longer, and all of them together that long each.
+        if (not fields_ok or not "".join(table).isdigit()
+                or max(map(len, ids), default=0) != UUID_LEN or len(joined) != (UUID_LEN + 1) * count - 1
+                or not joined.startswith(prefix) or joined.count("\n" + prefix) != count - 1):
             self._name_bad_record(path, table, prefix)
+        return columns
 
     def _name_bad_record(self, path: str | Path, table: dict, prefix: str) -> None:
         for key, doc in table.items():
@@ -196,7 +220,7 @@ class ShardedTable:
                 raise StoreCorrupt(path, f"record {record_id} has created_ns "
                                          f"{_shown(doc['created_ns'])}, not a whole number")
             for field, kind, item in self.typed_fields:
-                if field not in doc or not _all_of_type([doc], field, kind, item):
+                if field not in doc or not _all_of_type([doc[field]], kind, item):
                     what = _JSON_NAMES[kind] + (f" of {_JSON_NAMES[item]}s" if item else "")
                     raise StoreCorrupt(path, f"record {record_id} has {field} "
                                              f"{_shown(doc.get(field))}, not a {what}")
@@ -240,7 +264,7 @@ class ShardedTable:
         for records in self.shards():
             yield from records
 
-    def shards(self) -> Iterator[list[dict]]:
+    def shards(self) -> Iterator[Shard]:
         """Every shard's records, a list at a time: a listing works on a whole list in C
         rather than on one record at a time."""
         for _, _, records in self.shard_reads():
@@ -252,13 +276,14 @@ class ShardedTable:
         for path, st, records in self.shard_reads():
             yield records, renderings.read(path, st, len(records)) if renderings else None
 
-    def shard_reads(self) -> Iterator[tuple[Path, os.stat_result | None, list[dict]]]:
+    def shard_reads(self) -> Iterator[tuple[str, os.stat_result | None, Shard]]:
         """(path, the status of the file read, its records) of every shard."""
         with collector_paused():
-            for path in self.shard_paths():
+            for name in self._shard_names():
+                path = os.path.join(self.root, name)  # no Path: one a shard adds up
                 storage = self.storage(path, bulk=True)
-                data = storage.read() or {}
-                yield path, storage.stat, list(data.get(self.name, {}).values())
+                data = storage.read() or {}  # checked before any record is used
+                yield path, storage.stat, Shard(data.get(self.name, {}).values(), storage.checked or {})
 
     def named(self, name: str) -> list[dict]:
         """Every record named ``name``: through the name index when it is fresh, else a scan."""
@@ -655,12 +680,17 @@ def _all_of_type_or_null(records, field: str, kind: type) -> bool:
         return not set(map(type, map(dict.get, records, repeat(field)))) - {kind, NoneType}
 
 
-def _all_of_type(records, field: str, kind: type, item: type | None) -> bool:
-    """Every record's ``field`` is a ``kind``, and with ``item`` each element is one; all in C."""
-    get = operator.itemgetter(field)
-    if set(map(type, map(get, records))) - {kind}:
+def _all_of_type(values: Sequence, kind: type, item: type | None) -> bool:
+    """Every value is a ``kind``, and with ``item`` each of its elements is one; all in C."""
+    if kind is str and item is None:
+        try:  # join refuses anything but text (JSON holds no subclass of str): quicker than types
+            "".join(values)
+        except TypeError:
+            return False
+        return True
+    if set(map(type, values)) - {kind}:
         return False
-    return item is None or not set(map(type, chain.from_iterable(map(get, records)))) - {item}
+    return item is None or not set(map(type, chain.from_iterable(values))) - {item}
 
 
 def _shown(value, limit: int = 60) -> str:

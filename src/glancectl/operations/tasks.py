@@ -45,7 +45,7 @@ from glancectl.lifecycle import TaskStatus
 from glancectl.listing import (
     TASK_SORT_KEYS, check_filter_value, parse_sort, select, select_batches,
 )
-from glancectl.store import Lease, Store, checked_uuid
+from glancectl.store import Lease, Shard, Store, checked_uuid
 
 if TYPE_CHECKING:
     import subprocess
@@ -154,7 +154,8 @@ def owned_positions(tasks: Sequence[dict]) -> list[int]:
     The rule ``is_abandoned`` applies, taken a column at a time in C: a listing asks it of
     every task, and most are finished or pending on purpose.
     """
-    statuses = list(map(_STATUS, tasks))
+    # A shard's statuses as its check took them; any other list's, taken now.
+    statuses = (isinstance(tasks, Shard) and tasks.columns.get("status")) or list(map(_STATUS, tasks))
     unfinished = list(compress(range(len(statuses)), map(_UNFINISHED.__contains__, statuses)))
     if not unfinished:
         return unfinished
@@ -445,8 +446,11 @@ def list_tasks(store: Store, settings: Settings, *, status: str | None = None,
         """One shard's tasks that match, after settling any whose owner died."""
         if image_id is not None:
             found = [t for t in found if t.get("image_id") == image_id]
-        for index in owned_positions(found):  # only these can have been abandoned
-            found[index] = settle_if_dead(store, settings, found[index])
+        owned = owned_positions(found)  # only these can have been abandoned
+        if owned:
+            found = list(found)  # a copy to change: no shard's columns of the records before
+            for index in owned:
+                found[index] = settle_if_dead(store, settings, found[index])
         if status is not None or task_type is not None:
             found = [t for t in found
                      if (status is None or t["status"] == status)
