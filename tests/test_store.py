@@ -425,14 +425,15 @@ def _shape_is_right_one_record_at_a_time(table, key: str, records: dict, prefix:
     return True
 
 
-def _task_shard(prefix: str, count: int) -> dict:
+def _task_shard(prefix: str, count: int, *, older: bool = True) -> dict:
+    """Tasks as glancectl writes them; with ``older``, every third without created_ns."""
     records = {}
     for number in range(1, count + 1):
         records[str(number)] = {
             "id": f"{prefix}{number:06d}-0000-4000-8000-000000000000", "type": "import",
             "status": ("pending", "success", "failure", "processing")[number % 4], "owner": "root",
             "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:01Z",
-            **({} if number % 3 else {"created_ns": number}),
+            **({} if older and number % 3 else {"created_ns": number}),
         }
     return records
 
@@ -459,19 +460,21 @@ TASK_DAMAGE = {
     "created_ns true": lambda r: {**r, "created_ns": True},
     "created_ns a float": lambda r: {**r, "created_ns": 1.5},
     "type a number": lambda r: {**r, "type": 1},
+    "type a list": lambda r: {**r, "type": ["import"]},
     "record a list": [1, 2],
     "record text": "task",
     "record null": None,
 }
 
 
+@pytest.mark.parametrize("older", [True, False])
 @pytest.mark.parametrize("damage", [None, *TASK_DAMAGE])
 @pytest.mark.parametrize("where", [0, 17, -1])
-def test_the_bulk_shape_check_agrees_with_the_rule_one_record_at_a_time(tmp_path, damage, where):
+def test_the_bulk_shape_check_agrees_with_the_rule_one_record_at_a_time(tmp_path, damage, where, older):
     from glancectl.errors import StoreCorrupt
 
     table = Store(tmp_path).tasks
-    records = _task_shard("ab", 40)
+    records = _task_shard("ab", 40, older=older)
     if damage is not None:
         records = _damaged(records, where, TASK_DAMAGE[damage])
     path = str(tmp_path / "tasks" / "ab.json")

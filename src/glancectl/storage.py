@@ -16,6 +16,7 @@ import json
 import os
 import time
 from contextlib import contextmanager
+from itertools import repeat
 from typing import TYPE_CHECKING, Callable, Iterator
 
 from tinydb.storages import Storage
@@ -214,7 +215,7 @@ class AtomicJSONStorage(Storage):
         data, self.stat = read_json_stat(self.path, bulk=bulk)
         if data is None:
             return None
-        if not (isinstance(data, dict) and all(isinstance(t, dict) for t in data.values())):
+        if not (isinstance(data, dict) and all(map(isinstance, data.values(), repeat(dict)))):
             raise StoreCorrupt(self.path, "not a TinyDB document")
         if self.check is not None:
             self.checked = self.check(self.path, data)

@@ -76,7 +76,8 @@ def checked_uuid(value: str) -> str:
 class Shard(list):
     """One shard's records, with ``columns``: the values ``check_shape`` took from them and
     checked, field by field in record order (the id, the status, the typed fields, and
-    created_ns with 0 where a record has none), so that a listing need not take them again.
+    created_ns with 0 where a record has none; often the nullable fields too), so that a
+    listing need not take them again.
 
     Whoever replaces a record makes a plain list (``list(shard)``) first: a copy has
     no columns, and so none that could tell of a record no longer there.
@@ -118,6 +119,9 @@ class ShardedTable:
         self.nullable_fields = nullable_fields
         self._checked_fields = ("id", "status", *(field for field, _, _ in typed_fields))
         self._checked_values = operator.itemgetter(*self._checked_fields)
+        self._all_fields = (*self._checked_fields, *(field for field, _ in nullable_fields),
+                            "created_ns")
+        self._all_values = operator.itemgetter(*self._all_fields)
         self.on_change = on_change
 
     @cached_property
@@ -183,15 +187,20 @@ class ShardedTable:
         prefix = os.path.basename(path)[:SHARD_PREFIX_LEN]
         records = table.values()
         try:  # one pass in C takes every checked field as a column; a few C calls check each
-            columns = dict(zip(self._checked_fields, zip(*map(self._checked_values, records))))
+            try:  # the nullable fields and created_ns too, when every record has them
+                columns = dict(zip(self._all_fields, zip(*map(self._all_values, records))))
+                fields_ok = all(not set(map(type, columns[field])) - {kind, NoneType}
+                                for field, kind in self.nullable_fields)
+            except KeyError:  # older records, or damage: each field that may be missing alone
+                columns = dict(zip(self._checked_fields, zip(*map(self._checked_values, records))))
+                columns["created_ns"] = list(map(dict.get, records, repeat("created_ns"), repeat(0)))
+                fields_ok = all(_all_of_type_or_null(records, field, kind)
+                                for field, kind in self.nullable_fields)
             ids = columns["id"]
             joined = "\n".join(ids)  # TypeError unless every id is a string
-            fields_ok = self.statuses.issuperset(columns["status"]) and all(
+            fields_ok = fields_ok and self.statuses.issuperset(columns["status"]) and all(
                 _all_of_type(columns[field], kind, item) for field, kind, item in self.typed_fields)
-            fields_ok = fields_ok and all(_all_of_type_or_null(records, field, kind)
-                                          for field, kind in self.nullable_fields)
-            # created_ns may be missing (older records sort as 0), else a whole number.
-            columns["created_ns"] = list(map(dict.get, records, repeat("created_ns"), repeat(0)))
+            # created_ns a whole number (0 where a record has none).
             fields_ok = fields_ok and not set(map(type, columns["created_ns"])) - {int}
         except (KeyError, TypeError):  # a record that is not an object, lacks a field, or holds a list
             columns, fields_ok, ids, joined = {}, False, (), ""
