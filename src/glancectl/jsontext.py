@@ -28,22 +28,32 @@ def list_items(values: Iterable) -> list[bytes]:
     DEL and the C1 controls may be left raw: ``escape_controls`` escapes them,
     as ``to_json`` does, in the text the items are joined into. orjson when it
     is installed, in one call per list: the standard library's indenting
-    encoder is pure Python, and took most of a long listing's time. Whatever
-    orjson refuses (a huge integer, a lone surrogate) goes through ``to_json``,
-    so the bytes are the same either way.
+    encoder is pure Python, and took most of a long listing's time. A value
+    orjson refuses (an integer past 64 bits, a lone surrogate) goes through
+    ``to_json``, alone: the others are the same whatever shares their list.
     """
     values = list(values)
     dumps = _indenting_orjson()
-    if dumps is not None:
-        try:
-            # Each [value] indented, less its "[\n" and "\n]": the value indented as an element.
-            return list(map(_INSIDE_BRACKETS, map(dumps, zip(values))))
-        except TypeError:  # orjson.JSONEncodeError
-            pass
+    if dumps is None:
+        return list(map(_item_by_json, values))
+    try:
+        # Each [value] indented, less its "[\n" and "\n]": the value indented as an element.
+        return list(map(_INSIDE_BRACKETS, map(dumps, zip(values))))
+    except TypeError:  # orjson.JSONEncodeError
+        return [_item(dumps, value) for value in values]
+
+
+def _item(dumps, value) -> bytes:
+    try:
+        return dumps([value])[2:-2]
+    except TypeError:
+        return _item_by_json(value)
+
+
+def _item_by_json(value) -> bytes:
     # A lone surrogate (only a hand edit makes one) can only be inside a string: written
     # as the JSON escape it stands for, where UTF-8 has no bytes for it.
-    return [b"  " + to_json(value).encode("utf-8", "backslashreplace").replace(b"\n", b"\n  ")
-            for value in values]
+    return b"  " + to_json(value).encode("utf-8", "backslashreplace").replace(b"\n", b"\n  ")
 
 
 def escape_controls(text: bytes) -> bytes:

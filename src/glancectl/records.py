@@ -7,6 +7,7 @@ top-level keys the way Glance's v2 API shows them.
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -215,15 +216,19 @@ def merged_tags(existing: Iterable[str], added: Iterable[str]) -> list[str]:
     return result
 
 
-def location_entry(url: str, metadata: Mapping | None = None) -> dict:
+def location_entry(url: str, metadata: Mapping | None = None, *, given: bool = True) -> dict:
     """A location as Glance records it: its metadata names the store that serves the URL.
 
     Like Glance's ``store_utils.update_store_in_locations``, a missing store,
     or one that is not a known backend (an older glancectl's ``"local"``), is
-    set from the URL's scheme; every other metadata key is kept.
+    set from the URL's scheme; every other metadata key is kept. ``given``:
+    metadata a user gives, which must be JSON that any parser reads back.
     """
     if metadata is not None and not isinstance(metadata, Mapping):
         raise InvalidValue("location metadata must be a JSON object")
+    if given and not _all_finite(metadata):
+        # Python's json reads 1e999 as inf and NaN as nan; written back, they are not JSON.
+        raise InvalidValue("location metadata must hold finite numbers (not NaN or Infinity)")
     entry = dict(metadata or {})
     if entry.get("store") not in _STORE_NAMES:
         store = LOCATION_STORES.get(url.partition(":")[0].lower())
@@ -240,7 +245,17 @@ def _location_view(location: Mapping) -> Mapping:
     url = location.get("url")
     if not isinstance(url, str) or not isinstance(metadata, (Mapping, type(None))):
         return location
-    return location_entry(url, metadata)
+    return location_entry(url, metadata, given=False)
+
+
+def _all_finite(value) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, Mapping):
+        return all(map(_all_finite, value.values()))
+    if isinstance(value, list):
+        return all(map(_all_finite, value))
+    return True
 
 
 def check_quota(count: int, limit: int, what: str) -> None:

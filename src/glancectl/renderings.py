@@ -4,17 +4,20 @@ Building every image's Glance view and encoding it took most of a long JSON
 listing's time, so the writers keep it. Layout under ``rendered/``::
 
     <xx>.items   one header line, then each record's rendering in the shard's order:
-                 {"version": 1, "shard": [inode, size, mtime_ns, ctime_ns], "lengths": [n, ...]}
+                 {"version": 1, "shard": [inode, size, mtime_ns, ctime_ns],
+                  "crc32": <of what follows>, "lengths": [n, ...]}
                  <rendering of record 1><rendering of record 2>...
 
 Derived data, like the name index (``nameindex``): every write of an image
-shard renders its records again and replaces the file, under the store lock,
-unsynced. A rendering counts only while its header names the identity of the
-very shard file the listing read (each write of a shard makes a new inode),
-this version of the rendering and as many records. So a shard written
-without it -- by an older glancectl, by doctor restoring a backup, by hand,
-or before a crash between the two files -- is rendered afresh by the listing,
-never shown stale; a torn or lost file reads as stale too. A listing never
+shard renders its records again, as a listing reads them back from the bytes
+just written, and replaces the file, under the store lock, unsynced. A
+rendering counts only while its header names the identity of the very shard
+file the listing read (each write of a shard makes a new inode, and any
+other write moves its ctime), this version of the rendering and as many
+records, and its checksum holds. So a shard written without it -- by an
+older glancectl, by doctor restoring a backup, by hand, or before a crash
+between the two files -- is rendered afresh by the listing, never shown
+stale, and a torn or lost rendering reads as stale too. A listing never
 writes; ``doctor`` reports stale renderings and ``--repair`` writes them.
 """
 
@@ -22,20 +25,21 @@ from __future__ import annotations
 
 import json
 import os
+import stat
+import zlib
 from itertools import accumulate
 from pathlib import Path
 from typing import Iterable, Mapping
 
 from glancectl import records
+from glancectl.errors import GlancectlError
 from glancectl.jsontext import list_items
 from glancectl.storage import bulk_loads, create_temp, ensure_dir, remove_quietly, shard_identity
 
 # Bump whenever the rendering changes (records.image_view, jsontext.list_items): a
 # rendering of another version is stale. tests/test_renderings.py pins the rendering.
-VERSION = 1
+VERSION = 2
 SUFFIX = ".items"
-# A header of a shard of 100,000 records is under 1 MiB; anything longer is not one.
-_MAX_HEADER = 1 << 20
 
 
 def image_items(stored: Iterable[Mapping]) -> list[bytes]:
@@ -70,30 +74,33 @@ class Renderings:
         if shard_stat is None:
             return None
         try:
-            fd = os.open(self.path(shard_path), os.O_RDONLY | os.O_NOFOLLOW)
+            # Not through a symlink, and never waiting on a FIFO someone put there.
+            fd = os.open(self.path(shard_path), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError:  # none yet, a symlink in its place, unreadable: render afresh
             return None
         try:
             with os.fdopen(fd, "rb") as handle:
-                header = handle.readline(_MAX_HEADER)
-                body = handle.read()
-        except OSError:  # a directory in its place, an I/O error
+                if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                    return None
+                text = handle.read()
+        except OSError:  # an I/O error
             return None
+        end = text.find(b"\n")
         try:
-            fields = bulk_loads()(header)
+            fields = bulk_loads()(text[:end])
             lengths = fields["lengths"]
-            fresh = (fields["version"] == VERSION
+            fresh = (end > 0 and fields["version"] == VERSION
                      and fields["shard"] == shard_identity(shard_stat)
                      and type(lengths) is list and len(lengths) == count
-                     and set(map(type, lengths)) <= {int} and sum(lengths) == len(body)
-                     and min(lengths, default=0) >= 0)
+                     and set(map(type, lengths)) <= {int} and min(lengths, default=0) >= 0
+                     and sum(lengths) == len(text) - end - 1)
         except (ValueError, TypeError, KeyError):
             return None
-        if not fresh:
+        body = memoryview(text)[end + 1:]
+        if not fresh or fields.get("crc32") != zlib.crc32(body):
             return None
         ends = list(accumulate(lengths, initial=0))
-        whole = memoryview(body)
-        return list(map(whole.__getitem__, map(slice, ends[:-1], ends[1:])))
+        return list(map(body.__getitem__, map(slice, ends[:-1], ends[1:])))
 
     def problem(self, shards: Iterable[tuple[str, os.stat_result, list]]) -> str | None:
         """What is wrong with the renderings of ``shards`` ((path, status, records) of each
@@ -107,25 +114,33 @@ class Renderings:
 
     # -- writing (under the store lock) ------------------------------------------
     def rebuild(self, shards: Iterable[tuple[str, os.stat_result, list]]) -> int:
-        """Render every shard of ``shards`` ((path, status, records) of each); how many.
-        Raises what stops it (doctor --repair reports it)."""
-        count = 0
-        for path, _, stored in shards:
-            self._write(path, stored)
-            count += 1
-        return count
+        """Render every shard of ``shards`` ((path, status, records) of each, as read now);
+        how many. Raises what stopped any (doctor --repair reports it), after the others."""
+        written, failed = 0, []
+        for path, st, stored in shards:
+            try:
+                self._write(path, stored, st)
+                written += 1
+            except (GlancectlError, OSError) as exc:
+                failed.append(f"{self.path(path)}: {exc.strerror if isinstance(exc, OSError) else exc}")
+        if failed:
+            raise RenderingsUnwritable(f"wrote {written}; could not write {len(failed)} "
+                                       f"({failed[0]}{', ...' if len(failed) > 1 else ''})")
+        return written
 
-    def write(self, shard_path: str | os.PathLike, stored: list) -> None:
-        """Render the records just written to ``shard_path``. Only a help: if it cannot be
-        written, the old file no longer fits the shard, and the change itself stands."""
+    def write(self, shard_path: str | os.PathLike, stored: list, shard_stat: os.stat_result) -> None:
+        """Render the records of the shard file just written (as a listing reads them back),
+        whose status is ``shard_stat``. Only a help: if it cannot be written, the old file no
+        longer fits the shard, and the change itself stands."""
         try:
-            self._write(shard_path, stored)
+            self._write(shard_path, stored, shard_stat)
         except Exception:  # noqa: BLE001 -- whatever went wrong, the write it follows stands
             pass
 
-    def _write(self, shard_path: str | os.PathLike, stored: list) -> None:
+    def _write(self, shard_path: str | os.PathLike, stored: list, shard_stat: os.stat_result) -> None:
         items = image_items(stored)
-        header = {"version": VERSION, "shard": shard_identity(os.stat(shard_path)),
+        body = b"".join(items)
+        header = {"version": VERSION, "shard": shard_identity(shard_stat), "crc32": zlib.crc32(body),
                   "lengths": list(map(len, items))}
         ensure_dir(self.directory)
         target = self.path(shard_path)
@@ -133,8 +148,12 @@ class Renderings:
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(json.dumps(header, separators=(",", ":")).encode() + b"\n")
-                handle.writelines(items)
+                handle.write(body)
             os.replace(tmp, target)
         except BaseException:
             remove_quietly(tmp)
             raise
+
+
+class RenderingsUnwritable(GlancectlError):
+    """Some renderings could not be written (doctor --repair says which)."""

@@ -72,11 +72,13 @@ def remove_quietly(path: Path) -> None:
         pass
 
 
-def write_atomic(path: Path, payload: bytes, *, keep_previous: bool = True) -> None:
-    """Replace ``path`` with ``payload`` atomically and durably.
+def write_atomic(path: Path, payload: bytes, *, keep_previous: bool = True) -> os.stat_result:
+    """Replace ``path`` with ``payload`` atomically and durably; the status of the file written.
 
     With ``keep_previous`` the old good copy is kept as ``path.bak`` (a hard
-    link, so it costs no copy) for ``doctor --repair``.
+    link, so it costs no copy) for ``doctor --repair``. The status is that of
+    the very file written, once in place (the rename moves its ctime), whatever
+    another program may have put at ``path`` since.
     """
     directory = path.parent
     fd, tmp = create_temp(directory, path.name)
@@ -85,19 +87,21 @@ def write_atomic(path: Path, payload: bytes, *, keep_previous: bool = True) -> N
             handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())
-        if keep_previous and path.exists():
-            backup = path.with_name(path.name + ".bak")
-            link_tmp = directory / f".{backup.name}{TEMP_MARKER}{os.getpid()}-{os.urandom(4).hex()}"
-            os.link(path, link_tmp, follow_symlinks=False)
-            os.replace(link_tmp, backup)
-            # If a crash between the two renames left .bak and path one inode, the
-            # rename above was a no-op (POSIX) and link_tmp is still there.
-            remove_quietly(link_tmp)
-        os.replace(tmp, path)
+            if keep_previous and path.exists():
+                backup = path.with_name(path.name + ".bak")
+                link_tmp = directory / f".{backup.name}{TEMP_MARKER}{os.getpid()}-{os.urandom(4).hex()}"
+                os.link(path, link_tmp, follow_symlinks=False)
+                os.replace(link_tmp, backup)
+                # If a crash between the two renames left .bak and path one inode, the
+                # rename above was a no-op (POSIX) and link_tmp is still there.
+                remove_quietly(link_tmp)
+            os.replace(tmp, path)
+            written = os.fstat(handle.fileno())
     except BaseException:
         remove_quietly(tmp)
         raise
     fsync_dir(directory)
+    return written
 
 
 def read_json(path: str | Path, *, bulk: bool = False):
@@ -106,11 +110,12 @@ def read_json(path: str | Path, *, bulk: bool = False):
     ``bulk``: one of many files read in a row (listings, scrub): parsed with
     orjson when it is installed, which is several times quicker.
     """
-    return read_json_stat(path, bulk=bulk)[0]
+    raw, _ = read_bytes(path)
+    return None if raw is None else parse_json(raw, path, bulk=bulk)
 
 
-def read_json_stat(path: str | Path, *, bulk: bool = False) -> tuple[object, os.stat_result | None]:
-    """``read_json``, and the status of the very file it read (None when there is none)."""
+def read_bytes(path: str | Path) -> tuple[bytes | None, os.stat_result | None]:
+    """A store file's bytes and the status of the very file read; (None, None) if there is none."""
     try:
         raw, st = _read_bytes(path)
     except FileNotFoundError:
@@ -121,15 +126,20 @@ def read_json_stat(path: str | Path, *, bulk: bool = False) -> tuple[object, os.
         raise StoreCorrupt(path, "a directory is in its place") from None
     except NotADirectoryError:
         raise StoreCorrupt(os.path.dirname(path), "not a directory") from None
+    return raw, st
+
+
+def parse_json(raw: bytes, path: str | Path, *, bulk: bool = False):
+    """The JSON document of a store file's bytes, or StoreCorrupt naming ``path``."""
     if not raw or raw.isspace():  # not strip(): that copies the whole file
         raise StoreCorrupt(path, "file is empty")
     if bulk:
         try:
-            return bulk_loads()(raw), st
+            return bulk_loads()(raw)
         except ValueError:
             pass  # what orjson refuses (a lone surrogate, a huge integer) json may read: it decides
     try:
-        return json.loads(raw), st
+        return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise StoreCorrupt(path, f"invalid JSON: {exc}") from None
 
@@ -188,13 +198,15 @@ class AtomicJSONStorage(Storage):
 
     ``check(path, document)`` raises StoreCorrupt when a well-formed
     document holds records of the wrong shape; every read goes through it,
-    including the one TinyDB makes before a write. ``on_write(path, document)``
-    runs after each write, with the new file in place. ``stat`` is the status
-    of the file the last read read, and ``checked`` what ``check`` returned of it.
+    including the one TinyDB makes before a write. ``stat`` is the status of
+    the file the last read read, and ``checked`` what ``check`` returned of it.
+    ``on_write(path, payload, stat)`` runs after each write, with the bytes
+    written and the status of the file now in place.
     """
 
     def __init__(self, path: str | Path, check: Callable[[str | Path, dict], None] | None = None, *,
-                 bulk: bool = False, on_write: Callable[[str | Path, dict], None] | None = None):
+                 bulk: bool = False,
+                 on_write: Callable[[str | Path, bytes, os.stat_result], None] | None = None):
         self.path = path  # as given: a read by ID passes a string (see store.Store.root)
         self.check = check
         self.bulk = bulk
@@ -203,18 +215,20 @@ class AtomicJSONStorage(Storage):
         self.checked: object = None
 
     def read(self):
+        raw, self.stat = read_bytes(self.path)
+        return None if raw is None else self.parse(raw)
+
+    def parse(self, raw: bytes) -> dict:
+        """The document in a file's bytes, checked, as this storage reads them."""
         try:
-            return self._read(bulk=self.bulk)
+            return self._checked(parse_json(raw, self.path, bulk=self.bulk))
         except StoreCorrupt:
             if not self.bulk:
                 raise
             # orjson reads an integer past 64 bits as a float: the exact parser decides.
-            return self._read(bulk=False)
+            return self._checked(parse_json(raw, self.path))
 
-    def _read(self, *, bulk: bool):
-        data, self.stat = read_json_stat(self.path, bulk=bulk)
-        if data is None:
-            return None
+    def _checked(self, data) -> dict:
         if not (isinstance(data, dict) and all(map(isinstance, data.values(), repeat(dict)))):
             raise StoreCorrupt(self.path, "not a TinyDB document")
         if self.check is not None:
@@ -229,9 +243,9 @@ class AtomicJSONStorage(Storage):
         # A lone surrogate (only a hand edit makes one) as the JSON escape it was read from.
         text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
         payload = text.encode("utf-8", "backslashreplace")
-        write_atomic(path, payload)
+        written = write_atomic(path, payload)
         if self.on_write is not None:
-            self.on_write(self.path, data)
+            self.on_write(self.path, payload, written)
 
     def close(self) -> None:
         pass

@@ -23,7 +23,7 @@ import operator
 import os
 import uuid
 from contextlib import contextmanager, nullcontext
-from functools import cached_property
+from functools import cached_property, partial
 from itertools import chain, repeat
 from types import NoneType
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
@@ -247,10 +247,15 @@ class ShardedTable:
         finally:
             db.close()
 
-    def _rendered(self, path: str | Path, document: dict) -> None:
-        """After a write of shard ``path``: render its records (see ``renderings``)."""
+    def _rendered(self, path: str | Path, payload: bytes, written: os.stat_result) -> None:
+        """After a write of shard ``path``: render its records as a listing reads them back
+        from ``payload`` (orjson reads some numbers otherwise than json), see ``renderings``."""
         if self.renderings is not None:
-            self.renderings.write(path, list(document.get(self.name, {}).values()))
+            try:
+                document = self.storage(path, bulk=True).parse(payload)
+            except StoreCorrupt:
+                return  # never: it was checked before it was written
+            self.renderings.write(path, list(document.get(self.name, {}).values()), written)
 
     def render_all(self) -> None:
         """Render every shard (see ``renderings``); only a help, as each shard's rendering is."""
@@ -279,11 +284,15 @@ class ShardedTable:
         for _, _, records in self.shard_reads():
             yield records
 
-    def rendered_shards(self) -> Iterator[tuple[list[dict], list | None]]:
-        """Every shard's records with their renderings, or None where there are none that fit."""
+    def rendered_shards(self) -> Iterator[tuple[list[dict], Callable[[], list | None]]]:
+        """Every shard's records, each with a call that reads their renderings (None where
+        there are none that fit): a listing reads them only for a shard it shows."""
         renderings = self.renderings
         for path, st, records in self.shard_reads():
-            yield records, renderings.read(path, st, len(records)) if renderings else None
+            if renderings is None:
+                yield records, lambda: None
+            else:
+                yield records, partial(renderings.read, path, st, len(records))
 
     def shard_reads(self) -> Iterator[tuple[str, os.stat_result | None, Shard]]:
         """(path, the status of the file read, its records) of every shard."""

@@ -195,28 +195,32 @@ def list_images(
     if isinstance(keep, ImageItems):
         shards = store.images.rendered_shards()
     else:
-        shards = zip(store.images.shards(), repeat(None))
+        shards = zip(store.images.shards(), repeat(lambda: None))
     return select_batches(_settled_matches(store, image_filter.predicate, shards), keys,
                           marker=marker, limit=limit, keep=keep)
 
 
 def _settled_matches(store: Store, matches: Callable[[Mapping], bool],
-                     shards: Iterable[tuple[list[dict], list | None]],
+                     shards: Iterable[tuple[list[dict], Callable[[], list | None]]],
                      ) -> Iterator[list[dict] | KeptBatch]:
     """The images ``matches`` keeps, a shard at a time, after settling any whose writer died;
-    with the renderings of those a shard's renderings fit (``ShardedTable.rendered_shards``)."""
+    with their renderings where the shard's fit (``ShardedTable.rendered_shards``)."""
     from glancectl.listing import KeptBatch
 
     in_flight = lifecycle.IN_FLIGHT_STATUSES  # only these can have a dead writer
     for records, rendered in shards:
         if not in_flight.isdisjoint(map(_STATUS, records)):
             records = [recovery.settled(store, r) if r["status"] in in_flight else r for r in records]
-            rendered = None  # rendered before any settling
-        if rendered is None:
-            yield list(filter(matches, records))
+            rendered = lambda: None  # noqa: E731 -- rendered before any settling
+        chosen = list(map(matches, records))
+        shown = sum(chosen)
+        items = rendered() if shown else None
+        if items is None:
+            yield list(compress(records, chosen))
+        elif shown * 2 < len(chosen):  # a few: copied, so the shard's rendering is freed
+            yield KeptBatch(list(compress(records, chosen)), list(map(bytes, compress(items, chosen))))
         else:
-            chosen = list(map(matches, records))
-            yield KeptBatch(list(compress(records, chosen)), list(compress(rendered, chosen)))
+            yield KeptBatch(list(compress(records, chosen)), list(compress(items, chosen)))
 
 
 _STATUS = itemgetter("status")
