@@ -136,18 +136,17 @@ def test_a_shard_rewritten_while_its_rendering_is_made_is_never_shown_stale(gctl
 
     made = gctl.create("before", *FORMATS, "--id", FIRST)
     shard = home / "images" / "00.json"
-    make_items = renderings.image_items
+    write_items = renderings.Renderings._write_items
 
-    def rendering_while_another_program_edits(stored):
-        items = make_items(stored)
-        if any(r.get("name") == "after" for r in stored):
+    def rendering_while_another_program_edits(self, shard_path, items, shard_stat):
+        if any(b'"name": "after"' in item for item in items):
             edited = shard.with_name("sed-edit")
             edited.write_bytes(shard.read_bytes().replace(b'"name":"after"', b'"name":"EDITED"'))
             os.replace(edited, shard)
-        return items
+        return write_items(self, shard_path, items, shard_stat)
 
-    monkeypatch.setattr(renderings, "image_items", rendering_while_another_program_edits)
+    monkeypatch.setattr(renderings.Renderings, "_write_items", rendering_while_another_program_edits)
     gctl.ok("image", "set", made["id"], "--name", "after")
-    monkeypatch.setattr(renderings, "image_items", make_items)
+    monkeypatch.setattr(renderings.Renderings, "_write_items", write_items)
     assert gctl.show(made["id"])["name"] == "EDITED"
     assert json.loads(listing(gctl))[0]["name"] == "EDITED"

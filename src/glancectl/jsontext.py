@@ -33,14 +33,26 @@ def list_items(values: Iterable) -> list[bytes]:
     ``to_json``, alone: the others are the same whatever shares their list.
     """
     values = list(values)
+    items = orjson_items(values)
+    if items is not None:
+        return items
     dumps = _indenting_orjson()
     if dumps is None:
         return list(map(_item_by_json, values))
+    return [_item(dumps, value) for value in values]
+
+
+def orjson_items(values: Iterable) -> list[bytes] | None:
+    """``list_items`` of ``values`` in one orjson call, or None if orjson is not installed or
+    refuses one of them."""
+    dumps = _indenting_orjson()
+    if dumps is None:
+        return None
     try:
         # Each [value] indented, less its "[\n" and "\n]": the value indented as an element.
         return list(map(_INSIDE_BRACKETS, map(dumps, zip(values))))
     except TypeError:  # orjson.JSONEncodeError
-        return [_item(dumps, value) for value in values]
+        return None
 
 
 def _item(dumps, value) -> bytes:

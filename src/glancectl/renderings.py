@@ -29,11 +29,11 @@ import stat
 import zlib
 from itertools import accumulate
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 from glancectl import records
 from glancectl.errors import GlancectlError
-from glancectl.jsontext import list_items
+from glancectl.jsontext import list_items, orjson_items
 from glancectl.storage import bulk_loads, create_temp, ensure_dir, remove_quietly, shard_identity
 
 # Bump whenever the rendering changes (records.image_view, jsontext.list_items): a
@@ -128,17 +128,24 @@ class Renderings:
                                        f"({failed[0]}{', ...' if len(failed) > 1 else ''})")
         return written
 
-    def write(self, shard_path: str | os.PathLike, stored: list, shard_stat: os.stat_result) -> None:
-        """Render the records of the shard file just written (as a listing reads them back),
-        whose status is ``shard_stat``. Only a help: if it cannot be written, the old file no
-        longer fits the shard, and the change itself stands."""
+    def write(self, shard_path: str | os.PathLike, stored: list, shard_stat: os.stat_result,
+              read_back: Callable[[], list]) -> None:
+        """Render ``stored``, the records just written to the shard file whose status is
+        ``shard_stat``. A listing renders them as it reads them back, ``read_back()``, which
+        differs only where orjson cannot write a value as it is (an integer past 64 bits,
+        read back as a float), so only then are they read back. Only a help: if it cannot be
+        written, the old file no longer fits the shard, and the change itself stands."""
         try:
-            self._write(shard_path, stored, shard_stat)
+            items = orjson_items(map(records.image_view, stored))
+            self._write_items(shard_path, items or image_items(read_back()), shard_stat)
         except Exception:  # noqa: BLE001 -- whatever went wrong, the write it follows stands
             pass
 
     def _write(self, shard_path: str | os.PathLike, stored: list, shard_stat: os.stat_result) -> None:
-        items = image_items(stored)
+        self._write_items(shard_path, image_items(stored), shard_stat)
+
+    def _write_items(self, shard_path: str | os.PathLike, items: list[bytes],
+                     shard_stat: os.stat_result) -> None:
         body = b"".join(items)
         header = {"version": VERSION, "shard": shard_identity(shard_stat), "crc32": zlib.crc32(body),
                   "lengths": list(map(len, items))}

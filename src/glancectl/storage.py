@@ -200,13 +200,13 @@ class AtomicJSONStorage(Storage):
     document holds records of the wrong shape; every read goes through it,
     including the one TinyDB makes before a write. ``stat`` is the status of
     the file the last read read, and ``checked`` what ``check`` returned of it.
-    ``on_write(path, payload, stat)`` runs after each write, with the bytes
-    written and the status of the file now in place.
+    ``on_write(path, document, payload, stat)`` runs after each write, with
+    the bytes written and the status of the file now in place.
     """
 
     def __init__(self, path: str | Path, check: Callable[[str | Path, dict], None] | None = None, *,
                  bulk: bool = False,
-                 on_write: Callable[[str | Path, bytes, os.stat_result], None] | None = None):
+                 on_write: Callable[[str | Path, dict, bytes, os.stat_result], None] | None = None):
         self.path = path  # as given: a read by ID passes a string (see store.Store.root)
         self.check = check
         self.bulk = bulk
@@ -245,7 +245,7 @@ class AtomicJSONStorage(Storage):
         payload = text.encode("utf-8", "backslashreplace")
         written = write_atomic(path, payload)
         if self.on_write is not None:
-            self.on_write(self.path, payload, written)
+            self.on_write(self.path, data, payload, written)
 
     def close(self) -> None:
         pass

@@ -247,15 +247,16 @@ class ShardedTable:
         finally:
             db.close()
 
-    def _rendered(self, path: str | Path, payload: bytes, written: os.stat_result) -> None:
-        """After a write of shard ``path``: render its records as a listing reads them back
-        from ``payload`` (orjson reads some numbers otherwise than json), see ``renderings``."""
+    def _rendered(self, path: str | Path, document: dict, payload: bytes,
+                  written: os.stat_result) -> None:
+        """After ``document`` was written to shard ``path`` as ``payload``: render its records
+        (see ``renderings``), as a listing reads them back from ``payload`` where that differs."""
         if self.renderings is not None:
-            try:
-                document = self.storage(path, bulk=True).parse(payload)
-            except StoreCorrupt:
-                return  # never: it was checked before it was written
-            self.renderings.write(path, list(document.get(self.name, {}).values()), written)
+
+            def read_back() -> list[dict]:
+                return list(self.storage(path, bulk=True).parse(payload).get(self.name, {}).values())
+
+            self.renderings.write(path, list(document.get(self.name, {}).values()), written, read_back)
 
     def render_all(self) -> None:
         """Render every shard (see ``renderings``); only a help, as each shard's rendering is."""
