@@ -98,6 +98,8 @@ def make_source(directory: Path, mib: int) -> Path:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     common.add_data_path_args(ap, mib=1024, what="the test file")
+    ap.add_argument("--settle", type=float, default=4.0,
+                    help="seconds of quiet after sync before each measurement (default 4)")
     common.add_common_args(ap)
     args = ap.parse_args()
     info = common.setup(args)
@@ -114,9 +116,13 @@ def main() -> int:
         out = work / "out.raw"
 
         def settled() -> None:
-            """No file of the last measurement left, nothing dirty: the next starts clean."""
+            """No file of the last measurement left, nothing dirty, the disk idle: the next
+            starts clean. This VM's disk goes on writing back for seconds after sync returns,
+            so whatever ran second of two 1 GiB writes ran slower, whichever it was
+            (BENCHMARKS.md, Data path): ``--settle`` seconds of quiet before each."""
             out.unlink(missing_ok=True)
             os.sync()
+            time.sleep(args.settle)
 
         def upload(key: str, container: str, rnd: int) -> float:
             home = work / f"home-{key}-{rnd}"
