@@ -4,13 +4,13 @@ Building every image's Glance view and encoding it took most of a long JSON
 listing's time, so the writers keep it. Layout under ``rendered/``::
 
     <xx>.items   one header line, then each record's rendering in the shard's order:
-                 {"version": 1, "shard": [inode, size, mtime_ns, ctime_ns],
+                 {"version": VERSION, "shard": [inode, size, mtime_ns, ctime_ns],
                   "crc32": <of what follows>, "lengths": [n, ...]}
                  <rendering of record 1><rendering of record 2>...
 
 Derived data, like the name index (``nameindex``): every write of an image
-shard renders its records again, as a listing reads them back from the bytes
-just written, and replaces the file, under the store lock, unsynced. A
+shard renders its records again (as a listing would render them read back
+from the file) and replaces the file, under the store lock, unsynced. A
 rendering counts only while its header names the identity of the very shard
 file the listing read (each write of a shard makes a new inode, and any
 other write moves its ctime), this version of the rendering and as many
