@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import stat
 import time
 import uuid
@@ -432,3 +433,31 @@ def test_task_records_of_the_wrong_shape_are_exit_7_too(gctl, home, tmp_path):
         assert "unknown status 'queued'" in result.stderr
     result, findings = doctor(gctl)
     assert result.exit_code == 7 and [f["subject"] for f in findings] == [f"tasks/{shard.name}"]
+
+
+def test_a_copied_store_keeps_its_data_and_doctor_says_how_to_make_it_the_copys(gctl, home, tmp_path):
+    """cp -a of a store keeps each record's file:// location into the old store. doctor
+    --repair used to move the copy's data of every active image to quarantine."""
+    source = tmp_path / "disk.img"
+    source.write_bytes(b"x" * 5000)
+    image = gctl.ok("image", "create", "kept", *FORMATS, "--file", str(source), "-f", "json").json()
+    copy = tmp_path / "copy"
+    shutil.copytree(home, copy, symlinks=True)
+    data = copy / "data" / image["id"]
+    at_copy = ["--home", str(copy)]
+
+    repaired = gctl(*at_copy, "doctor", "--repair", "-f", "json")
+    assert repaired.exit_code == 7, repaired.stdout
+    [finding] = [f for f in repaired.json() if f["check"] == "orphan-data"]
+    assert not finding["fixed"] and "another path" in finding["problem"]
+    assert data.read_bytes() == b"x" * 5000, "the copy's data stays where it is"
+    own, old = data.as_uri(), (home / "data" / image["id"]).as_uri()
+    assert f"image location add {image['id']} {own}" in finding["action"]
+
+    gctl.ok(*at_copy, "image", "location", "add", image["id"], own)
+    gctl.ok(*at_copy, "image", "location", "remove", image["id"], old)
+    shutil.rmtree(home)  # the original goes: the copy stands alone
+    assert gctl(*at_copy, "doctor").exit_code == 0
+    out = tmp_path / "out.img"
+    gctl.ok(*at_copy, "image", "download", image["id"], "--file", str(out))
+    assert out.read_bytes() == b"x" * 5000

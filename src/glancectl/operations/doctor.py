@@ -392,6 +392,13 @@ class _Doctor:
                     f"remove that location (glancectl image location remove {pointer} ...) or the file")
         if image_id is None:
             return None
+        moved = _elsewhere_own_location(self.store, record) if record is not None else None
+        if moved is not None:  # what a copied or moved store keeps: never quarantined
+            own = datafiles.store_location(self.store, image_id)
+            return (f"its image's location {moved} is this file's place in a store at another "
+                    "path (is this store a copy, or moved?)",
+                    f"make this store's copy the image's: glancectl image location add {image_id} "
+                    f"{own}, then glancectl image location remove {image_id} {moved}")
         if self.unreadable["images"] & {image_id[:2], ALL_SHARDS}:
             return ("its record's shard is unreadable",
                     "repair the shard first (see its record-file finding); the data waits for it")
@@ -601,6 +608,18 @@ def _named_ids(path: Path) -> set[str]:
 
 def plural(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _elsewhere_own_location(store: Store, record: dict) -> str | None:
+    """A location of ``record`` naming where a store at another path keeps this image's data
+    (``file://.../data/<id>``): a store copied or moved keeps its records' old locations."""
+    own = datafiles.store_location(store, record["id"])
+    for location in record.get("locations") or []:
+        url = location.get("url") if isinstance(location, dict) else None
+        if (isinstance(url, str) and url != own and url.startswith("file://")
+                and url.endswith(f"/{store.data_dir.name}/{record['id']}")):
+            return url
+    return None
 
 
 def _may_own(store: Store, record: dict, owns) -> bool:
