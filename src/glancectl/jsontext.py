@@ -11,7 +11,7 @@ import functools
 import json
 import re
 from operator import itemgetter
-from typing import Iterable
+from typing import Callable, Iterable, Mapping
 
 # json leaves DEL and the C1 controls raw; escape them so a terminal never acts on them.
 _C1_ESCAPES = {code: f"\\u{code:04x}" for code in range(0x7F, 0xA0)}
@@ -40,6 +40,20 @@ def list_items(values: Iterable) -> list[bytes]:
     if dumps is None:
         return list(map(_item_by_json, values))
     return [_item(dumps, value) for value in values]
+
+
+class ListItems:
+    """A listing's ``keep`` for JSON: each record's ``view`` as an element of the list;
+    ``many`` takes a whole list of records (a shard) in one encoding call."""
+
+    def __init__(self, view: Callable[[Mapping], object]):
+        self.view = view
+
+    def __call__(self, record: Mapping) -> bytes:
+        return list_items([self.view(record)])[0]
+
+    def many(self, batch: list) -> list[bytes]:
+        return list_items(map(self.view, batch))
 
 
 def orjson_items(values: Iterable) -> list[bytes] | None:

@@ -33,7 +33,7 @@ from typing import Callable, Iterable, Mapping
 
 from glancectl import records
 from glancectl.errors import GlancectlError
-from glancectl.jsontext import list_items, orjson_items
+from glancectl.jsontext import ListItems, list_items, orjson_items
 from glancectl.storage import bulk_loads, create_temp, ensure_dir, remove_quietly, shard_identity
 
 # Bump whenever the rendering changes (records.image_view, jsontext.list_items): a
@@ -47,15 +47,12 @@ def image_items(stored: Iterable[Mapping]) -> list[bytes]:
     return list_items(map(records.image_view, stored))
 
 
-class ImageItems:
+class ImageItems(ListItems):
     """A listing's ``keep`` for ``image list -f json``: each image's item, which the listing
     may read from the renderings rather than make (``operations.images.list_images``)."""
 
-    def __call__(self, record: Mapping) -> bytes:
-        return image_items([record])[0]
-
-    def many(self, batch: list) -> list[bytes]:
-        return image_items(batch)
+    def __init__(self):
+        super().__init__(records.image_view)
 
 
 class Renderings:

@@ -19,7 +19,7 @@ import click
 
 from glancectl import records
 from glancectl.cli.helptext import option
-from glancectl.jsontext import escape_controls, list_items, to_json
+from glancectl.jsontext import ListItems, escape_controls, to_json
 from glancectl.storage import collector_paused
 
 FORMATS = ("table", "json", "yaml", "value", "csv", "shell")
@@ -234,22 +234,6 @@ def _document(env, output: OutputOptions, value) -> None:
         print(to_yaml(value), file=env.stdout)
     else:
         print(to_json(value, indent=None if output.noindent else 2), file=env.stdout)
-
-
-class JsonListItems:
-    """A ``keep`` for a JSON listing: each record's ``view`` as an element of the list.
-
-    ``many`` takes a whole list of records (a shard) in one encoding call.
-    """
-
-    def __init__(self, view: Callable[[Mapping], object]):
-        self.view = view
-
-    def __call__(self, record: Mapping) -> bytes:
-        return list_items([self.view(record)])[0]
-
-    def many(self, batch: list) -> list[bytes]:
-        return list_items(map(self.view, batch))
 
 
 def _write_json_list(env, items: Sequence[bytes]) -> None:
@@ -492,7 +476,7 @@ class ListOutput:
         if output.quiet:
             self.keep, self._emit = itemgetter("id"), self._ids
         elif output.format == "json" and not output.columns and not output.noindent:
-            self.keep = json_items or JsonListItems(view)
+            self.keep = json_items or ListItems(view)
             self._emit = functools.partial(_write_json_list, env)
         elif (keys := self._plain_keys(plain)) is not None:
             from glancectl.listing import FieldValues  # a list command has it loaded already
