@@ -189,12 +189,12 @@ class ShardedTable:
         try:  # one pass in C takes every checked field as a column; a few C calls check each
             try:  # the nullable fields and created_ns too, when every record has them
                 columns = dict(zip(self._all_fields, zip(*map(self._all_values, records))))
-                fields_ok = all(not set(map(type, columns[field])) - {kind, NoneType}
+                fields_ok = all(_all_of_type_or_null(columns[field], kind)
                                 for field, kind in self.nullable_fields)
             except KeyError:  # older records, or damage: each field that may be missing alone
                 columns = dict(zip(self._checked_fields, zip(*map(self._checked_values, records))))
                 columns["created_ns"] = list(map(dict.get, records, repeat("created_ns"), repeat(0)))
-                fields_ok = all(_all_of_type_or_null(records, field, kind)
+                fields_ok = all(_all_of_type_or_null(map(dict.get, records, repeat(field)), kind)
                                 for field, kind in self.nullable_fields)
             ids = columns["id"]
             joined = "\n".join(ids)  # TypeError unless every id is a string
@@ -690,13 +690,9 @@ _JSON_NAMES = {list: "list", dict: "JSON object", str: "string", int: "whole num
 _TIMES = (("created_at", str, None), ("updated_at", str, None))
 
 
-def _all_of_type_or_null(records, field: str, kind: type) -> bool:
-    """Every record's ``field`` is a ``kind``, null or absent; all in C."""
-    try:
-        values = map(operator.itemgetter(field), records)
-        return not set(map(type, values)) - {kind, NoneType}
-    except KeyError:  # a record without it, which counts as null: the slower way
-        return not set(map(type, map(dict.get, records, repeat(field)))) - {kind, NoneType}
+def _all_of_type_or_null(values: Iterable, kind: type) -> bool:
+    """Every value is a ``kind`` or null; in C."""
+    return not set(map(type, values)) - {kind, NoneType}
 
 
 def _all_of_type(values: Sequence, kind: type, item: type | None) -> bool:

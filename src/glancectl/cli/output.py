@@ -165,11 +165,7 @@ def _all_cells(rows: Sequence[Sequence]) -> Sequence[Sequence[str]]:
         text = "".join(map("".join, rows))
     except TypeError:  # a value that is not text
         return list(map(_cells, rows))
-    if text.isascii():  # printable unless it holds a control character: a quicker test in bytes
-        printable = len(text.encode("ascii").translate(None, _ASCII_CONTROLS)) == len(text)
-    else:
-        printable = text.isprintable()
-    return rows if printable else list(map(_cells, rows))
+    return rows if _printable_but_breaks(text, 0) else list(map(_cells, rows))
 
 
 _ASCII_CONTROLS = bytes([*range(0x20), 0x7F])  # the ASCII characters str.isprintable refuses
@@ -294,7 +290,7 @@ def _shown_columns(rows: Sequence[Sequence]) -> tuple[list[Sequence[str]], list[
         texts = list(map("\n".join, columns))  # TypeError: a value that is not text
     except TypeError:
         texts = None
-    if texts is None or not _printable_but_breaks(texts, len(columns) * (count - 1)):
+    if texts is None or not _printable_but_breaks("".join(texts), len(columns) * (count - 1)):
         columns = list(zip(*map(_cells, rows)))
         texts = list(map("\n".join, columns))
     common: list[int | None] = []
@@ -310,10 +306,9 @@ def _shown_columns(rows: Sequence[Sequence]) -> tuple[list[Sequence[str]], list[
     return columns, common, widest
 
 
-def _printable_but_breaks(texts: Sequence[str], breaks: int) -> bool:
-    """Whether ``texts`` are printable but for ``breaks`` line breaks, the joins' own."""
-    text = "".join(texts)
-    if text.isascii():  # a quicker test in bytes, as in _all_cells
+def _printable_but_breaks(text: str, breaks: int) -> bool:
+    """Whether ``text`` is printable but for ``breaks`` line breaks (the joins' own)."""
+    if text.isascii():  # printable unless it holds a control character: a quicker test in bytes
         return len(text) - len(text.encode("ascii").translate(None, _ASCII_CONTROLS)) == breaks
     return text.count("\n") == breaks and text.replace("\n", "").isprintable()
 
