@@ -33,17 +33,19 @@ def doctor(env: Env, verify_data: bool, repair: bool, purge_quarantine: bool, ou
     shape, that active images' data files
     exist with the recorded size (and hash, with --verify-data), and looks
     for data no record owns, images and tasks stuck by a process that
-    died, temporary files, symlinks, and permissions looser than
-    owner-only.
+    died, temporary files, symlinks, permissions looser than owner-only,
+    and whether the name index (names/) and the renderings (rendered/) fit
+    the image records.
 
     --repair restores a damaged or missing record file from its previous
     copy (.bak) and says which records that loses, keeping the damaged file
     beside it. It returns stuck images to queued, fails stuck tasks, removes
-    temporary files and tightens permissions. It never deletes image data:
-    data no record owns is moved to quarantine/<time>/ in the home, and data
-    a record may still own (in a damaged copy or the .bak of its record
-    file, in a record file it cannot read, or as another image's location)
-    is reported, not moved. It
+    temporary files, tightens permissions, and rebuilds the name index and
+    the renderings. It never deletes image data: data no record owns is
+    moved to quarantine/<time>/ in the home, and data a record may still own
+    (in a damaged copy or the .bak of its record file, in a record file it
+    cannot read, as another image's location, or at its own image's place in
+    the store this one was copied or moved from) is reported, not moved. It
     never replaces a damaged file with an empty one, and changes nothing in
     a store with a newer schema.
 
