@@ -215,7 +215,7 @@ def populate(home: Path, count: int, seed: int = 1) -> list[dict]:
 
     Same layout the store uses: ``images/<first two hex digits>.json``, each a
     TinyDB document ``{"images": {"1": {...}, "2": {...}}}``, owner-only, plus
-    ``meta.json``, plus the name index and renderings the measured code would keep (built by
+    ``meta.json``, plus the name index and sidecars the measured code would keep (built by
     that code), so what is measured is the store users have. Returns the records.
     """
     recs = make_records(count, seed, data_dir=str(home.resolve() / "data"))
@@ -245,13 +245,15 @@ def _write_indexes(home: Path) -> None:
         from glancectl.store import Store
     except ImportError:
         return
-    images = Store(home).images
-    names = getattr(images, "names", None)
+    store = Store(home)
+    names = getattr(store.images, "names", None)
     if names is not None:
         names.rebuild()
-    renderings = getattr(images, "renderings", None)
-    if renderings is not None:
-        renderings.rebuild(images.shard_reads())
+    for table in (store.images, store.tasks):
+        # Renderings of images, summaries of tasks; before the sidecars, renderings alone.
+        sidecars = getattr(table, "sidecars", None) or getattr(table, "renderings", None)
+        if sidecars is not None:
+            sidecars.rebuild(table.shard_reads())
 
 
 TASK_TYPES = ("import", "import", "api_image_import")
@@ -295,6 +297,7 @@ def populate_tasks(home: Path, count: int, seed: int = 1) -> list[dict]:
     """A store of ``count`` tasks (and no images), written like ``populate``."""
     tasks = make_tasks(count, seed)
     _write_table(home, "tasks", tasks)
+    _write_indexes(home)
     return tasks
 
 

@@ -131,7 +131,7 @@ def _damage(path: Path, how: str, other: Path) -> None:
     elif how == "header-not-an-object":
         path.write_bytes(b"[1, 2]\n" + body)
     elif how == "other-version":
-        path.write_bytes(json.dumps({**fields, "version": renderings.VERSION + 1}).encode() + b"\n" + body)
+        path.write_bytes(json.dumps({**fields, "version": renderings.Renderings.VERSION + 1}).encode() + b"\n" + body)
     elif how == "one-record-short":
         lengths = fields["lengths"]
         path.write_bytes(json.dumps({**fields, "lengths": lengths[:-1]}).encode() + b"\n"
@@ -245,7 +245,7 @@ def test_a_lone_surrogate_from_a_hand_edit_is_written_as_its_escape(gctl, home, 
 
 
 def test_the_rendering_is_pinned_to_its_version():
-    """Changing how an image is rendered must bump renderings.VERSION, or every store's kept
+    """Changing how an image is rendered must bump renderings.Renderings.VERSION, or every store's kept
     renderings would go on being trusted: then update this digest."""
     record = {
         "id": "3f0b8c52-7d4c-4c5e-9b0a-2f9d6a1e8c10", "name": "pinned \u00e9 \x85", "status": "active",
@@ -258,7 +258,7 @@ def test_the_rendering_is_pinned_to_its_version():
         "direct_url": "file:///d/x",
     }
     digest = hashlib.sha256(b"".join(renderings.image_items([record, {**record, "locations": []}])))
-    assert (renderings.VERSION, digest.hexdigest()) == (2, PINNED_DIGEST)
+    assert (renderings.Renderings.VERSION, digest.hexdigest()) == (2, PINNED_DIGEST)
 
 
 PINNED_DIGEST = "e4f5f2af4cf50372df357c5fa42294e6ded102dbab04a6d09e151777954bc169"

@@ -127,26 +127,26 @@ def test_one_rendering_that_cannot_be_written_does_not_stop_the_others(gctl, hom
 
 
 def test_a_shard_rewritten_while_its_rendering_is_made_is_never_shown_stale(gctl, home, monkeypatch):
-    """Renderings._write renders, then names the shard by os.stat(path): whatever file is at
+    """Renderings used to render, then name the shard by os.stat(path): whatever file is at
     the path by then. Another program that rewrites the shard meanwhile (sed -i: a new file
     renamed into place; or an edit in place) gets its file named in the header of a
     rendering of glancectl's records, which every later listing trusts. The identity of the
     very inode glancectl wrote (an fstat of the file it renamed into place) would not."""
-    from glancectl import renderings
+    from glancectl.sidecars import Sidecars
 
     made = gctl.create("before", *FORMATS, "--id", FIRST)
     shard = home / "images" / "00.json"
-    write_items = renderings.Renderings._write_items
+    write_sidecar = Sidecars._write
 
-    def rendering_while_another_program_edits(self, shard_path, items, shard_stat):
-        if any(b'"name": "after"' in item for item in items):
+    def rendering_while_another_program_edits(self, shard_path, encoded, shard_stat):
+        if b'"name": "after"' in encoded[0]:
             edited = shard.with_name("sed-edit")
             edited.write_bytes(shard.read_bytes().replace(b'"name":"after"', b'"name":"EDITED"'))
             os.replace(edited, shard)
-        return write_items(self, shard_path, items, shard_stat)
+        return write_sidecar(self, shard_path, encoded, shard_stat)
 
-    monkeypatch.setattr(renderings.Renderings, "_write_items", rendering_while_another_program_edits)
+    monkeypatch.setattr(Sidecars, "_write", rendering_while_another_program_edits)
     gctl.ok("image", "set", made["id"], "--name", "after")
-    monkeypatch.setattr(renderings.Renderings, "_write_items", write_items)
+    monkeypatch.setattr(Sidecars, "_write", write_sidecar)
     assert gctl.show(made["id"])["name"] == "EDITED"
     assert json.loads(listing(gctl))[0]["name"] == "EDITED"

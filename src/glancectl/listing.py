@@ -181,6 +181,9 @@ class FieldValues:
         return tuple(map(record.get, self.keys))
 
     def many(self, records: list[Mapping]) -> Iterable[tuple]:
+        values_of = getattr(records, "values_of", None)  # records held as columns (a summary)
+        if values_of is not None and (values := values_of(self.keys)) is not None:
+            return values
         try:
             values = list(map(self._get, records))
         except KeyError:  # a record without one of them: None for it, as one at a time

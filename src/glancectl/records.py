@@ -57,6 +57,10 @@ TASK_FIELDS = (
 )
 # What Glance's task list shows of each task (no input, result or message).
 TASK_SUMMARY_FIELDS = ("id", "type", "status", "owner", "expires_at", "created_at", "updated_at")
+RUN_LATER = "run_later"  # bookkeeping: left pending on purpose, for 'glancectl task run'
+# What 'task list' reads of each task (and the task summaries hold): the summary, the finer
+# sort key, the image it may filter by, and whether it was left pending on purpose.
+TASK_LISTED_FIELDS = (*TASK_SUMMARY_FIELDS, "created_ns", "image_id", RUN_LATER)
 _VIEW_FIELDS = tuple(key for key in IMAGE_FIELDS if key != "direct_url")
 # The keys a view copies from the record unchanged (a listing of them needs no view).
 IMAGE_PLAIN_FIELDS = tuple(key for key in _VIEW_FIELDS if key != "locations")

@@ -6,6 +6,9 @@ Layout under the home::
     meta.json               {"schema_version": N}
     images/<xx>.json        TinyDB files; an image lives in the shard named by its id's first two hex digits
     tasks/<xx>.json         the same for tasks
+    names/                  the name index of the images (``nameindex``)
+    rendered/<xx>.items     each image shard's sidecar: its images' JSON (``renderings``)
+    summaries/<xx>.columns  each task shard's sidecar: what 'task list' reads (``summaries``)
     data/<image id>         image data, complete and synced
     staging/<image id>      data staged for an interoperable import
     leases/<id>.lock        flock'd by the process writing that image's data while it lives
@@ -24,7 +27,7 @@ import os
 import uuid
 from contextlib import contextmanager, nullcontext
 from functools import cached_property, partial
-from itertools import chain, repeat
+from itertools import chain, compress, repeat
 from types import NoneType
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
@@ -46,7 +49,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from glancectl.nameindex import NameIndex
-    from glancectl.renderings import Renderings
+    from glancectl.sidecars import Sidecars
 
 SCHEMA_VERSION = 1
 SHARD_PREFIX_LEN = 2  # 256 shards
@@ -90,11 +93,47 @@ class Shard(list):
         self.columns = columns
 
 
+class ColumnRecords:
+    """One shard's records held as columns (field -> its values in record order), as its
+    summary keeps them (``summaries``): a listing takes what it needs from the columns
+    (``listing.select_batches``, ``listing.FieldValues``), and a record is made (a dict of
+    every field) only when one is asked for. Like a ``Shard``'s, the columns hold created_ns
+    as 0 where a record has none.
+    """
+
+    __slots__ = ("columns", "_fields")
+
+    def __init__(self, columns: dict[str, list]):
+        self.columns = columns
+        self._fields = tuple(columns)
+
+    def __len__(self) -> int:
+        return len(self.columns["id"])
+
+    def __getitem__(self, index: int) -> dict:
+        return dict(zip(self._fields, [values[index] for values in self.columns.values()]))
+
+    def __iter__(self) -> Iterator[dict]:
+        return map(dict, map(zip, repeat(self._fields), zip(*self.columns.values())))
+
+    def values_of(self, fields: Sequence[str]) -> Iterator[tuple] | None:
+        """Each record's values of ``fields``, as a tuple; None unless they are all held."""
+        if not all(map(self.columns.__contains__, fields)):
+            return None
+        return zip(*map(self.columns.__getitem__, fields))
+
+    def compress(self, chosen: Iterable[bool]) -> ColumnRecords:
+        """The records ``chosen`` marks, as ``itertools.compress`` picks them."""
+        chosen = list(chosen)
+        return ColumnRecords({name: list(compress(values, chosen))
+                              for name, values in self.columns.items()})
+
+
 class ShardedTable:
     """One logical TinyDB table spread over 256 files, keyed by the record's UUID.
 
     With ``index_dir``, a name index (``nameindex``) is kept beside it by every write;
-    with ``renderings_dir``, each shard's renderings (``renderings``).
+    with ``sidecars`` (which makes them), each shard's sidecar (``sidecars``).
     """
 
     prefix_len = SHARD_PREFIX_LEN
@@ -103,7 +142,7 @@ class ShardedTable:
                  typed_fields: tuple[tuple[str, type, type | None], ...] = (),
                  nullable_fields: tuple[tuple[str, type], ...] = (),
                  on_change: Callable[[], None] = lambda: None, index_dir: str | None = None,
-                 renderings_dir: str | None = None):
+                 sidecars: Callable[[], Sidecars] | None = None):
         """``root``: the table's directory as a string (see ``Store.root``).
 
         ``typed_fields``: (field, its type, a list's item type) that every record holds.
@@ -113,7 +152,7 @@ class ShardedTable:
         self.root = root
         self.name = name
         self._index_dir = index_dir
-        self._renderings_dir = renderings_dir
+        self._sidecars = sidecars
         self.statuses = frozenset(str(s) for s in statuses)  # plain str: the cheapest lookup
         self.typed_fields = typed_fields
         self.nullable_fields = nullable_fields
@@ -138,13 +177,9 @@ class ShardedTable:
         return NameIndex(self._index_dir, self)
 
     @cached_property
-    def renderings(self) -> Renderings | None:
-        """The shards' renderings, made on first use: a read by ID never needs them."""
-        if self._renderings_dir is None:
-            return None
-        from glancectl.renderings import Renderings
-
-        return Renderings(self._renderings_dir)
+    def sidecars(self) -> Sidecars | None:
+        """The shards' sidecars, made on first use: a read by ID never needs them."""
+        return None if self._sidecars is None else self._sidecars()
 
     def shard_path(self, record_id: str) -> Path:
         return self.directory / shard_name(record_id)
@@ -241,28 +276,28 @@ class ShardedTable:
 
     @contextmanager
     def _db(self, path: Path) -> Iterator:
-        db = TinyDB(path, storage=AtomicJSONStorage, check=self.check_shape, on_write=self._rendered)
+        db = TinyDB(path, storage=AtomicJSONStorage, check=self.check_shape, on_write=self._written)
         try:
             yield db.table(self.name)
         finally:
             db.close()
 
-    def _rendered(self, path: str | Path, document: dict, payload: bytes,
-                  written: os.stat_result) -> None:
-        """After ``document`` was written to shard ``path`` as ``payload``: render its records
-        (see ``renderings``), as a listing reads them back from ``payload`` where that differs."""
-        if self.renderings is not None:
+    def _written(self, path: str | Path, document: dict, payload: bytes,
+                 written: os.stat_result) -> None:
+        """After ``document`` was written to shard ``path`` as ``payload``: derive its sidecar
+        from its records, as a listing reads them back from ``payload`` where that differs."""
+        if self.sidecars is not None:
 
             def read_back() -> list[dict]:
                 return list(self.storage(path, bulk=True).parse(payload).get(self.name, {}).values())
 
-            self.renderings.write(path, list(document.get(self.name, {}).values()), written, read_back)
+            self.sidecars.write(path, list(document.get(self.name, {}).values()), written, read_back)
 
-    def render_all(self) -> None:
-        """Render every shard (see ``renderings``); only a help, as each shard's rendering is."""
-        if self.renderings is not None:
+    def rebuild_sidecars(self) -> None:
+        """Derive every shard's sidecar again; only a help, as each one is."""
+        if self.sidecars is not None:
             try:
-                self.renderings.rebuild(self.shard_reads())
+                self.sidecars.rebuild(self.shard_reads())
             except (GlancectlError, OSError):
                 pass
 
@@ -288,21 +323,40 @@ class ShardedTable:
     def rendered_shards(self) -> Iterator[tuple[list[dict], Callable[[], list | None]]]:
         """Every shard's records, each with a call that reads their renderings (None where
         there are none that fit): a listing reads them only for a shard it shows."""
-        renderings = self.renderings
+        renderings = self.sidecars
         for path, st, records in self.shard_reads():
             if renderings is None:
                 yield records, lambda: None
             else:
                 yield records, partial(renderings.read, path, st, len(records))
 
+    def summarised_shards(self) -> Iterator[Shard | ColumnRecords]:
+        """Every shard's records as ``shards`` gives them or, where the shard's summary fits
+        it (``summaries``), as the columns the summary holds, the shard left unread."""
+        summaries = self.sidecars
+        with collector_paused():
+            for name in self._shard_names():
+                path = os.path.join(self.root, name)
+                if summaries is not None:
+                    try:
+                        summarised = summaries.read(path, os.stat(path))
+                    except OSError:  # gone meanwhile, or unreadable: the read says which
+                        summarised = None
+                    if summarised is not None:
+                        yield summarised
+                        continue
+                yield self._shard_read(path)[2]
+
     def shard_reads(self) -> Iterator[tuple[str, os.stat_result | None, Shard]]:
         """(path, the status of the file read, its records) of every shard."""
         with collector_paused():
             for name in self._shard_names():
-                path = os.path.join(self.root, name)  # no Path: one a shard adds up
-                storage = self.storage(path, bulk=True)
-                data = storage.read() or {}  # checked before any record is used
-                yield path, storage.stat, Shard(data.get(self.name, {}).values(), storage.checked or {})
+                yield self._shard_read(os.path.join(self.root, name))  # no Path: one a shard adds up
+
+    def _shard_read(self, path: str) -> tuple[str, os.stat_result | None, Shard]:
+        storage = self.storage(path, bulk=True)
+        data = storage.read() or {}  # checked before any record is used
+        return path, storage.stat, Shard(data.get(self.name, {}).values(), storage.checked or {})
 
     def named(self, name: str) -> list[dict]:
         """Every record named ``name``: through the name index when it is fresh, else a scan."""
@@ -420,9 +474,10 @@ class Store:
                                     ("size", int), ("checksum", str), ("os_hash_value", str)),
                                    on_change=self._note_change,
                                    index_dir=os.path.join(self.root, "names"),
-                                   renderings_dir=os.path.join(self.root, "rendered"))
+                                   sidecars=partial(_renderings, os.path.join(self.root, "rendered")))
         self.tasks = ShardedTable(os.path.join(self.root, "tasks"), "tasks", frozenset(TaskStatus),
-                                  _TIMES, (("type", str),), on_change=self._note_change)
+                                  _TIMES, (("type", str),), on_change=self._note_change,
+                                  sidecars=partial(_summaries, os.path.join(self.root, "summaries")))
         self._lock: StoreLock | None = None
 
     def _note_change(self) -> None:
@@ -688,6 +743,18 @@ def _same_file(fd: int, path: Path) -> bool:
 _JSON_NAMES = {list: "list", dict: "JSON object", str: "string", int: "whole number"}
 # Every record's times: the default sort key and what every listing shows.
 _TIMES = (("created_at", str, None), ("updated_at", str, None))
+
+
+def _renderings(directory: str) -> Sidecars:
+    from glancectl.renderings import Renderings  # only where a shard is written or listed
+
+    return Renderings(directory)
+
+
+def _summaries(directory: str) -> Sidecars:
+    from glancectl.summaries import TaskSummaries  # only where a shard is written or listed
+
+    return TaskSummaries(directory)
 
 
 def _all_of_type_or_null(values: Iterable, kind: type) -> bool:

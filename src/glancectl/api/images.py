@@ -139,7 +139,7 @@ class Image:
 
     def on_get_tasks(self, req, resp, image_id):
         store, record = self._live(image_id)
-        found = task_ops.list_tasks(store, self.backend.settings, image_id=record["id"])
+        found = task_ops.list_tasks(store, self.backend.settings, image_id=record["id"], whole=True)
         resp.media = {"tasks": [records.task_view(t) for t in found]}
 
 

@@ -139,5 +139,5 @@ def tasks(env: Env, image_ref, output) -> None:
       glancectl image tasks cirros -f json
     """
     record = image_ops.find_image(env.store, image_ref)
-    found = task_ops.list_tasks(env.store, env.settings, image_id=record["id"])
+    found = task_ops.list_tasks(env.store, env.settings, image_id=record["id"], whole=True)
     render_many(env, output, [records.task_view(t) for t in found], TASK_COLUMNS)

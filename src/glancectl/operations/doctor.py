@@ -15,6 +15,7 @@ a later check sees, so each check runs after the previous one's repairs):
     permissions   everything owner-only
     name-index    names/ (image name -> IDs) matches the image records; rebuilt if not
     renderings    rendered/ (each image's JSON for listings) fits the image shards; written if not
+    summaries     summaries/ (each task's listed fields) fits the task shards; written if not
     quarantine    (--purge-quarantine) what earlier repairs quarantined, deleted
 
 Everything but hashing runs under the store lock, so a live writer is never
@@ -57,7 +58,8 @@ from glancectl.storage import (
 from glancectl.store import SCHEMA_VERSION, SHARD_PREFIX_LEN, ShardedTable, Store, canonical_uuid_or_none
 
 CHECKS = ("record-file", "symlink", "stuck-image", "stuck-task", "temp-file", "orphan-data",
-          "data", "hash", "permissions", "name-index", "renderings", "quarantine")
+          "data", "hash", "permissions", "name-index", "renderings", "summaries",
+          "quarantine")
 DAMAGED_MARKER = ".damaged-"  # a damaged file kept beside the copy restored in its place
 QUARANTINE = "quarantine"  # in the home: data no record owns, until --purge-quarantine
 ALL_SHARDS = "*"  # in ``unreadable``: the table's directory itself is unusable
@@ -111,7 +113,7 @@ def diagnose(store: Store, settings: Settings, *, verify_data: bool = False,
             return report  # nothing can be checked safely without the lock
     checks = [doctor.record_files, doctor.symlinks, doctor.stuck_images, doctor.stuck_tasks,
               doctor.temp_files, doctor.orphans, doctor.data_files, doctor.permissions,
-              doctor.name_index, doctor.renderings]
+              doctor.name_index, doctor.renderings, doctor.summaries]
     with store.holding_lock():
         for check in checks:
             for problem in check():
@@ -481,20 +483,26 @@ class _Doctor:
                            "rebuild it from the image records",
                            lambda: f"rebuilt ({plural(index.rebuild(), 'name')})")
 
-    # -- renderings -------------------------------------------------------------
+    # -- sidecars ---------------------------------------------------------------
     def renderings(self) -> Iterator[_Problem]:
+        return self._sidecars("renderings", self.store.images)
+
+    def summaries(self) -> Iterator[_Problem]:
+        return self._sidecars("summaries", self.store.tasks)
+
+    def _sidecars(self, check: str, table: ShardedTable) -> Iterator[_Problem]:
         """Checked after every repair that rewrites a shard, as the name index is."""
-        table = self.store.images
-        if self.unreadable["images"]:
+        if self.unreadable[table.name]:
             return  # a record-file finding comes first
+        sidecars = table.sidecars
         try:
-            problem = table.renderings.problem(table.shard_reads())
+            problem = sidecars.problem(table.shard_reads())
         except StoreCorrupt:
             return
         if problem:
-            yield _Problem("renderings", self.rel(table.renderings.directory),
-                           f"the renderings are {problem}", "write them from the image records",
-                           lambda: f"written for {plural(table.renderings.rebuild(table.shard_reads()), 'shard')}")
+            yield _Problem(check, self.rel(sidecars.directory), f"the {check} are {problem}",
+                           f"write them from the {table.name[:-1]} records",
+                           lambda: f"written for {plural(sidecars.rebuild(table.shard_reads()), 'shard')}")
 
     def purge_quarantine(self) -> Iterator[_Problem]:
         """What earlier repairs quarantined, deleted for good: asked for by --purge-quarantine."""

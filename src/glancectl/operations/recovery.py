@@ -103,7 +103,8 @@ def sweep(store: Store, settings: Settings | None = None) -> list[str]:
 
     done: list[str] = []
     for directory in (store.home, store.images.directory, store.tasks.directory,
-                      store.images.names.directory, store.images.renderings.directory):
+                      store.images.names.directory, store.images.sidecars.directory,
+                      store.tasks.sidecars.directory):
         if directory.is_dir() and not directory.is_symlink():
             for entry in os.scandir(directory):
                 if TEMP_MARKER in entry.name:
@@ -142,7 +143,7 @@ def sweep(store: Store, settings: Settings | None = None) -> list[str]:
 
 def _refresh_derived_data(store: Store) -> list[str]:
     """A writer killed mid-change (or an older glancectl, or a copy of the store) can leave
-    the name index stale, and the renderings with it: both are written again."""
+    the name index stale, and the sidecars with it: all are written again."""
     names = store.images.names
     try:
         if names.is_fresh():
@@ -150,8 +151,9 @@ def _refresh_derived_data(store: Store) -> list[str]:
         names.rebuild()
     except (GlancectlError, OSError):
         return []  # a damaged shard: doctor reports it, and lookups by name scan meanwhile
-    store.images.render_all()
-    return ["rebuilt the name index and the renderings"]
+    store.images.rebuild_sidecars()
+    store.tasks.rebuild_sidecars()
+    return ["rebuilt the name index, the renderings and the task summaries"]
 
 
 def settle_dead_writer(store: Store, image_id: str) -> list[str]:

@@ -42,10 +42,11 @@ from glancectl.errors import (
 )
 from glancectl.exit_codes import ExitCode
 from glancectl.lifecycle import TaskStatus
+from glancectl.records import RUN_LATER
 from glancectl.listing import (
     TASK_SORT_KEYS, check_filter_value, parse_sort, select, select_batches,
 )
-from glancectl.store import Lease, Shard, Store, checked_uuid
+from glancectl.store import ColumnRecords, Lease, Shard, Store, checked_uuid
 
 if TYPE_CHECKING:
     import subprocess
@@ -68,7 +69,6 @@ NO_OWNER = (
     "from a backup ('glancectl doctor --repair'), and what became of the work is unknown. "
     "Check its image, and create the task again if it is needed."
 )
-RUN_LATER = "run_later"  # bookkeeping: left pending on purpose, for 'glancectl task run'
 Progress = Callable[[int], None]
 _STATUS = operator.itemgetter("status")
 
@@ -154,13 +154,16 @@ def owned_positions(tasks: Sequence[dict]) -> list[int]:
     The rule ``is_abandoned`` applies, taken a column at a time in C: a listing asks it of
     every task, and most are finished or pending on purpose.
     """
-    # A shard's statuses as its check took them; any other list's, taken now.
-    statuses = (isinstance(tasks, Shard) and tasks.columns.get("status")) or list(map(_STATUS, tasks))
+    # A shard's columns as its check or its summary took them; any other list's, taken now.
+    columns = getattr(tasks, "columns", {})
+    statuses = columns.get("status") or list(map(_STATUS, tasks))
     unfinished = list(compress(range(len(statuses)), map(_UNFINISHED.__contains__, statuses)))
     if not unfinished:
         return unfinished
     pending = map(_PENDING.__eq__, map(statuses.__getitem__, unfinished))
-    later = map(bool, map(dict.get, map(tasks.__getitem__, unfinished), repeat(RUN_LATER)))
+    later = (map(columns[RUN_LATER].__getitem__, unfinished) if RUN_LATER in columns
+             else map(dict.get, map(tasks.__getitem__, unfinished), repeat(RUN_LATER)))
+    later = map(bool, later)
     return list(compress(unfinished, map(operator.not_, map(operator.and_, pending, later))))
 
 
@@ -433,7 +436,11 @@ def wait(store: Store, settings: Settings, task_id: str, *,
 def list_tasks(store: Store, settings: Settings, *, status: str | None = None,
                task_type: str | None = None, image_id: str | None = None,
                sort: str | None = None, marker: str | None = None,
-               limit: int | None = None, keep: Callable[[Mapping], object] | None = None) -> list:
+               limit: int | None = None, keep: Callable[[Mapping], object] | None = None,
+               whole: bool = False) -> list:
+    """The tasks that match, sorted and paged, each as ``keep`` keeps it. Each is whole (its
+    input, result and message too) only with ``whole``: otherwise it may hold no more than
+    ``records.TASK_LISTED_FIELDS``, read from the shards' summaries where they fit."""
     keys = parse_sort(sort, TASK_SORT_KEYS, "created_at:desc")
     if status is not None:
         check_filter_value("status", status, [s.value for s in TaskStatus])
@@ -442,23 +449,30 @@ def list_tasks(store: Store, settings: Settings, *, status: str | None = None,
     if marker:
         marker = checked_uuid(marker)
 
-    def settled_matches(found: list[dict]) -> list[dict]:
+    def settled_matches(found: Shard | ColumnRecords) -> list[dict] | ColumnRecords:
         """One shard's tasks that match, after settling any whose owner died."""
         if image_id is not None:
-            found = [t for t in found if t.get("image_id") == image_id]
+            found = _where(found, "image_id", image_id)
         owned = owned_positions(found)  # only these can have been abandoned
         if owned:
             found = list(found)  # a copy to change: no shard's columns of the records before
             for index in owned:
                 found[index] = settle_if_dead(store, settings, found[index])
-        if status is not None or task_type is not None:
-            found = [t for t in found
-                     if (status is None or t["status"] == status)
-                     and (task_type is None or t["type"] == task_type)]
+        if status is not None:
+            found = _where(found, "status", status)
+        if task_type is not None:
+            found = _where(found, "type", task_type)
         return found
 
-    return select_batches(map(settled_matches, store.tasks.shards()), keys, marker=marker,
-                          limit=limit, keep=keep)
+    shards = store.tasks.shards() if whole else store.tasks.summarised_shards()
+    return select_batches(map(settled_matches, shards), keys, marker=marker, limit=limit, keep=keep)
+
+
+def _where(tasks: list[dict] | ColumnRecords, field: str, value: str) -> list[dict] | ColumnRecords:
+    """The tasks whose ``field`` is ``value``; taken a column at a time from a summary."""
+    if type(tasks) is ColumnRecords:
+        return tasks.compress(map(operator.eq, tasks.columns[field], repeat(value)))
+    return [task for task in tasks if task.get(field) == value]
 
 
 def bytes_received(store: Store, task: Mapping) -> int:

@@ -1,0 +1,237 @@
+"""Task summaries: `task list` reads each task shard's summary instead of the shard, prints
+the same bytes as it would from the shards, and never trusts a summary that does not fit its
+shard file exactly."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import zlib
+from pathlib import Path
+
+import pytest
+
+from glancectl import records
+from glancectl.lifecycle import TaskStatus
+from glancectl.storage import write_atomic
+from glancectl.store import Store
+
+from tests.test_nameindex import files_opened
+from tests.test_tasks import create_task, import_input
+
+LISTINGS = [(), ("-f", "json"), ("-f", "value"), ("-f", "csv"), ("-q",), ("-c", "id", "-c", "status"),
+            ("--status", "pending"), ("--status", "success", "-f", "json"), ("--status", "failure"),
+            ("--type", "import", "-f", "json"), ("--type", "api_image_import"),
+            ("--sort", "status:asc,created_at:asc", "-f", "json"), ("--sort", "id:asc", "--limit", "3"),
+            ("--sort", "updated_at:desc", "-f", "yaml")]
+
+
+def listing(gctl, *args: str) -> bytes:
+    return gctl.ok("task", "list", *args).stdout_bytes
+
+
+def from_the_shards(gctl, home: Path, *args: str) -> bytes:
+    """The listing with no summaries at all, read from the shards (restored afterwards)."""
+    kept = home.parent / "summaries-kept"
+    shutil.move(home / "summaries", kept)
+    try:
+        return listing(gctl, *args)
+    finally:
+        shutil.move(kept, home / "summaries")
+
+
+def shards_read(gctl, home: Path, *args: str) -> list[str]:
+    with files_opened(home) as opened:
+        listing(gctl, *args)
+    return sorted({p for p in opened if re.fullmatch(r"tasks/[0-9a-f]{2}\.json", p)})
+
+
+def summaries_finding(gctl) -> dict | None:
+    findings = gctl("doctor", "-f", "json").json()
+    return next((f for f in findings if f["check"] == "summaries"), None)
+
+
+def task_shard(home: Path, task_id: str) -> Path:
+    return home / "tasks" / f"{task_id[:2]}.json"
+
+
+def summary_of(home: Path, task_id: str) -> Path:
+    return home / "summaries" / f"{task_id[:2]}.columns"
+
+
+@pytest.fixture
+def tasks(gctl, home, tmp_path) -> list[dict]:
+    """Tasks in every state a listing shows: pending on purpose, succeeded, failed, and one of
+    each type, spread over many shards."""
+    source = tmp_path / "src.raw"
+    source.write_bytes(b"x" * 4096)
+    made = [create_task(gctl, "--no-worker", "--input", import_input(source.as_uri())).json()
+            for _ in range(16)]
+    for name in ("imported-1", "imported-2"):  # api_image_import tasks, with their image's ID
+        image = gctl.create(name, "--disk-format", "raw", "--container-format", "bare")
+        gctl.ok("image", "stage", image["id"], "--file", str(source))
+        gctl.ok("image", "import", image["id"], "--method", "glance-direct", "--no-worker")
+        made += gctl.ok("image", "tasks", image["id"], "-f", "json").json()
+    made += [create_task(gctl, "--no-worker",
+                         "--input", import_input((tmp_path / "gone.raw").as_uri())).json()
+             for _ in range(3)]
+    for task in made[:6] + made[-3:]:
+        gctl("task", "run", "--task", task["id"])
+    return made
+
+
+def test_a_listing_reads_the_summaries_not_the_shards_and_prints_the_same(gctl, home, tasks):
+    shards = {p.stem for p in (home / "tasks").glob("??.json")}
+    assert len(shards) > 10
+    assert {p.stem for p in (home / "summaries").glob("*.columns")} == shards
+    statuses = {t["status"] for t in json.loads(listing(gctl, "-f", "json"))}
+    assert statuses == {"pending", "success", "failure"}
+    for args in LISTINGS:
+        assert shards_read(gctl, home, *args) == [], args
+        assert listing(gctl, *args) == from_the_shards(gctl, home, *args), args
+    marker = json.loads(listing(gctl, "-f", "json"))[5]["id"]
+    assert listing(gctl, "--marker", marker) == from_the_shards(gctl, home, "--marker", marker)
+    # Without them, every shard is read: the listing above took nothing from elsewhere.
+    shutil.rmtree(home / "summaries")
+    assert len(shards_read(gctl, home)) == len(shards)
+    assert not (home / "summaries").exists(), "a listing never writes"
+
+
+def test_every_kind_of_task_write_keeps_the_summaries_fitting(gctl, home, tasks, tmp_path):
+    source = tmp_path / "more.raw"
+    source.write_bytes(b"y" * 100)
+    image = gctl.create("for-import", "--disk-format", "raw", "--container-format", "bare")
+    gctl.ok("image", "stage", image["id"], "--file", str(source))
+    gctl.ok("image", "import", image["id"], "--method", "glance-direct", "--no-worker")
+    gctl("task", "run")  # every pending task, through processing to success or failure
+    expiring = create_task(gctl, "--no-worker", "--input", import_input(source.as_uri())).json()
+    gctl.ok("task", "run", "--task", expiring["id"], env={"GLANCECTL_TASK_TIME_TO_LIVE": "0"})
+    gctl.ok("purge")
+    assert gctl("task", "show", expiring["id"]).exit_code == 3
+    assert summaries_finding(gctl) is None
+    assert shards_read(gctl, home, "-f", "json") == []
+    listed = json.loads(listing(gctl, "-f", "json"))
+    assert {t["status"] for t in listed} == {"success", "failure"}
+    assert listing(gctl, "-f", "json") == from_the_shards(gctl, home, "-f", "json")
+
+
+@pytest.mark.parametrize("edit", ["replaced", "in place, times put back"])
+def test_a_shard_changed_behind_glancectls_back_is_never_shown_stale(gctl, home, tasks, edit):
+    task = tasks[10]  # pending on purpose
+    shard = task_shard(home, task["id"])
+    text = shard.read_bytes()
+    edited = text.replace(f'"id":"{task["id"]}","type":"import","status":"pending"'.encode(),
+                          f'"id":"{task["id"]}","type":"import","status":"success"'.encode())
+    assert edited != text and len(edited) == len(text)
+    if edit == "replaced":
+        write_atomic(shard, edited)
+    else:
+        before = shard.stat()
+        with open(shard, "r+b") as handle:
+            handle.write(edited)
+        os.utime(shard, ns=(before.st_atime_ns, before.st_mtime_ns))
+    shown = {t["id"]: t["status"] for t in json.loads(listing(gctl, "-f", "json"))}
+    assert shown[task["id"]] == "success"
+    assert shards_read(gctl, home) == [f"tasks/{shard.name}"], "only the changed shard is read"
+    assert listing(gctl) == from_the_shards(gctl, home)
+    finding = summaries_finding(gctl)
+    assert finding["subject"] == "summaries" and "for 1 task shard," in finding["problem"], finding
+    repaired = gctl("doctor", "--repair", "-f", "json").json()
+    assert any(f["check"] == "summaries" and f["fixed"] for f in repaired)
+    assert summaries_finding(gctl) is None
+    assert shards_read(gctl, home) == []
+    assert {t["id"]: t["status"] for t in json.loads(listing(gctl, "-f", "json"))}[task["id"]] == "success"
+
+
+def _forged(home: Path, task_id: str, change) -> bytes:
+    """The summary with its columns changed by ``change``, its header made to fit again (the
+    same shard identity, a checksum of the new body): only someone forging one does this."""
+    path = summary_of(home, task_id)
+    header, body = path.read_bytes().split(b"\n", 1)
+    fields, columns = json.loads(header), json.loads(body)
+    change(columns)
+    body = json.dumps(columns).encode()
+    fields["crc32"] = zlib.crc32(body)
+    return json.dumps(fields).encode() + b"\n" + body
+
+
+DAMAGE = {
+    "zeros at full length": lambda path, home, task_id: path.write_bytes(bytes(path.stat().st_size)),
+    "cut short": lambda path, home, task_id: path.write_bytes(path.read_bytes()[:-40]),
+    "a byte flipped": lambda path, home, task_id: path.write_bytes(
+        path.read_bytes()[:-10] + bytes([path.read_bytes()[-10] ^ 1]) + path.read_bytes()[-9:]),
+    "empty": lambda path, home, task_id: path.write_bytes(b""),
+    "another version": lambda path, home, task_id: path.write_bytes(
+        path.read_bytes().replace(b'"version":1,', b'"version":99,', 1)),
+    "a FIFO": lambda path, home, task_id: (path.unlink(), os.mkfifo(path)),
+    "a directory": lambda path, home, task_id: (path.unlink(), path.mkdir()),
+    "a symlink to the right bytes": lambda path, home, task_id: (
+        shutil.move(path, home / "elsewhere"), path.symlink_to(home / "elsewhere")),
+    "forged: created_ns as text": lambda path, home, task_id: path.write_bytes(_forged(
+        home, task_id, lambda c: c.update(created_ns=[str(v) for v in c["created_ns"]]))),
+    "forged: an unknown status": lambda path, home, task_id: path.write_bytes(_forged(
+        home, task_id, lambda c: c.update(status=["done"] * len(c["status"])))),
+    "forged: a column short": lambda path, home, task_id: path.write_bytes(_forged(
+        home, task_id, lambda c: c["owner"].pop())),
+    "forged: a field missing": lambda path, home, task_id: path.write_bytes(_forged(
+        home, task_id, lambda c: c.pop("run_later"))),
+    "forged: an id not text": lambda path, home, task_id: path.write_bytes(_forged(
+        home, task_id, lambda c: c["id"].__setitem__(0, 7))),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_a_damaged_or_odd_summary_is_read_around(gctl, home, tasks, damage):
+    expected = {args: listing(gctl, *args) for args in LISTINGS[:4]}
+    task_id = tasks[3]["id"]
+    DAMAGE[damage](summary_of(home, task_id), home, task_id)
+    for args, printed in expected.items():
+        result = gctl("task", "list", *args)
+        assert (result.exit_code, result.stderr, result.stdout_bytes) == (0, "", printed), args
+    assert shards_read(gctl, home) == [f"tasks/{task_id[:2]}.json"]
+
+
+def test_a_task_whose_owner_died_is_failed_when_listed_from_its_summary(gctl, home, tasks):
+    """A pending task with no live owner (its creator was killed before a worker took it
+    over: the lease file is there, unheld) is failed by the listing that sees it."""
+    store = Store(home)
+    task = records.new_task(task_type="import", task_input={}, owner=records.current_owner())
+    task["id"] = tasks[0]["id"][:2] + task["id"][2:]  # in a shard with others
+    with store.writing():
+        store.tasks.insert(task)
+    store.lease_dir.mkdir(exist_ok=True)
+    (store.lease_dir / f"{task['id']}.lock").touch()
+    # Only its shard is read: by the settling, which fails it under the lock.
+    assert shards_read(gctl, home) == [f"tasks/{task['id'][:2]}.json"]
+    assert shards_read(gctl, home) == [], "the failing write kept the summary fitting"
+    shown = {t["id"]: t for t in json.loads(listing(gctl, "-f", "json"))}
+    assert shown[task["id"]]["status"] == TaskStatus.FAILURE
+    failed = gctl.ok("task", "show", task["id"], "-f", "json").json()
+    assert failed["status"] == "failure" and "ended before the worker" in failed["message"]
+    assert summaries_finding(gctl) is None, "the failing write kept the summary fitting"
+    assert listing(gctl, "-f", "json") == from_the_shards(gctl, home, "-f", "json")
+
+
+@pytest.mark.parametrize("odd", [b'"\\ud800"', b"NaN"])
+def test_a_task_no_summary_can_hold_is_listed_from_its_shard(gctl, home, tasks, odd):
+    """A hand-edited owner that JSON cannot give back as it is (a lone surrogate, NaN): a
+    later write of the shard writes no summary for it, and doctor does not ask for one."""
+    victim, neighbour = tasks[12], tasks[13]
+    shard = task_shard(home, victim["id"])
+    text = shard.read_bytes()
+    owned = f'"owner":"{records.current_owner()}","image_id":null,"expires_at":null,'.encode()
+    assert owned in text
+    write_atomic(shard, text.replace(owned, b'"owner":' + odd + b',"image_id":null,"expires_at":null,'))
+    assert gctl("task", "list", "-q").exit_code == 0
+    sibling = victim["id"][:2] + neighbour["id"][2:]
+    store = Store(home)
+    extra = records.new_task(task_type="import", task_input={}, owner="someone")
+    extra["id"] = sibling
+    extra["run_later"] = True
+    with store.writing():
+        store.tasks.insert(extra)  # a glancectl write of the same shard
+    assert shards_read(gctl, home) == [f"tasks/{shard.name}"]
+    assert listing(gctl, "-f", "json") == from_the_shards(gctl, home, "-f", "json")
+    assert summaries_finding(gctl) is None
