@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import uuid
 from contextlib import contextmanager
@@ -34,6 +35,14 @@ def files_opened(home: Path):
     finally:
         opened.extend(os.path.relpath(p, home) for p in _OPENED if p.startswith(str(home)))
         _OPENED = None
+
+
+def files_read(home: Path, pattern: str, call) -> list[str]:
+    """The store files matching ``pattern`` (a regular expression, relative to the home)
+    that ``call()`` opens, each once, sorted."""
+    with files_opened(home) as opened:
+        call()
+    return sorted({path for path in opened if re.fullmatch(pattern, path)})
 
 
 def same_shard_id(image_id: str) -> str:

@@ -8,7 +8,9 @@ import hashlib
 import json
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -16,27 +18,32 @@ from glancectl import renderings
 from glancectl.storage import write_atomic
 
 from tests.conftest import FORMATS
-from tests.test_nameindex import files_opened, rewrite_shard_as_an_older_glancectl
+from tests.test_nameindex import files_opened, files_read, rewrite_shard_as_an_older_glancectl
 
 
 def listing(gctl, *args: str) -> bytes:
     return gctl.ok("image", "list", "-f", "json", *args).stdout_bytes
 
 
-def afresh(gctl, home: Path, *args: str) -> bytes:
-    """The listing rendered afresh, with no renderings at all (restored afterwards)."""
-    kept = home.parent / "rendered-kept"
-    shutil.move(home / "rendered", kept)
+@contextmanager
+def set_aside(directory: Path) -> Iterator[None]:
+    """The block runs with ``directory`` moved out of the store; it is put back afterwards."""
+    kept = directory.parent.parent / f"{directory.name}-kept"
+    shutil.move(directory, kept)
     try:
-        return listing(gctl, *args)
+        yield
     finally:
-        shutil.move(kept, home / "rendered")
+        shutil.move(kept, directory)
+
+
+def afresh(gctl, home: Path, *args: str) -> bytes:
+    """The listing rendered afresh, with no renderings at all."""
+    with set_aside(home / "rendered"):
+        return listing(gctl, *args)
 
 
 def renderings_read(gctl, home: Path, *args: str) -> list[str]:
-    with files_opened(home) as opened:
-        listing(gctl, *args)
-    return sorted(p for p in opened if p.startswith("rendered/"))
+    return files_read(home, r"rendered/.*", lambda: listing(gctl, *args))
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import zlib
 from pathlib import Path
@@ -18,7 +17,8 @@ from glancectl.lifecycle import TaskStatus
 from glancectl.storage import write_atomic
 from glancectl.store import Store
 
-from tests.test_nameindex import files_opened
+from tests.test_nameindex import files_read
+from tests.test_renderings import set_aside
 from tests.test_tasks import create_task, import_input
 
 LISTINGS = [(), ("-f", "json"), ("-f", "value"), ("-f", "csv"), ("-q",), ("-c", "id", "-c", "status"),
@@ -33,19 +33,13 @@ def listing(gctl, *args: str) -> bytes:
 
 
 def from_the_shards(gctl, home: Path, *args: str) -> bytes:
-    """The listing with no summaries at all, read from the shards (restored afterwards)."""
-    kept = home.parent / "summaries-kept"
-    shutil.move(home / "summaries", kept)
-    try:
+    """The listing with no summaries at all, read from the shards."""
+    with set_aside(home / "summaries"):
         return listing(gctl, *args)
-    finally:
-        shutil.move(kept, home / "summaries")
 
 
 def shards_read(gctl, home: Path, *args: str) -> list[str]:
-    with files_opened(home) as opened:
-        listing(gctl, *args)
-    return sorted({p for p in opened if re.fullmatch(r"tasks/[0-9a-f]{2}\.json", p)})
+    return files_read(home, r"tasks/[0-9a-f]{2}\.json", lambda: listing(gctl, *args))
 
 
 def summaries_finding(gctl) -> dict | None:
