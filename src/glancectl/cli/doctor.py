@@ -41,13 +41,13 @@ def doctor(env: Env, verify_data: bool, repair: bool, purge_quarantine: bool, ou
     copy (.bak) and says which records that loses, keeping the damaged file
     beside it. It returns stuck images to queued, fails stuck tasks, removes
     temporary files, tightens permissions, and rebuilds the name index,
-    the renderings and the task summaries. It never deletes image data: data no record owns is
-    moved to quarantine/<time>/ in the home, and data a record may still own
-    (in a damaged copy or the .bak of its record file, in a record file it
-    cannot read, as another image's location, or at its own image's place in
-    the store this one was copied or moved from) is reported, not moved. It
-    never replaces a damaged file with an empty one, and changes nothing in
-    a store with a newer schema.
+    the renderings and the task summaries. It never deletes image data:
+    data no record owns is moved to quarantine/<time>/ in the home, and
+    data a record may still own (in a damaged copy or the .bak of its
+    record file, in a record file it cannot read, as another image's
+    location, or at its own image's place in the store this one was copied
+    or moved from) is reported, not moved. It never replaces a damaged file
+    with an empty one, and changes nothing in a store with a newer schema.
 
     --purge-quarantine deletes what is in the quarantine folder.
 

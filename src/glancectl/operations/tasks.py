@@ -42,10 +42,10 @@ from glancectl.errors import (
 )
 from glancectl.exit_codes import ExitCode
 from glancectl.lifecycle import TaskStatus
-from glancectl.records import RUN_LATER
 from glancectl.listing import (
     TASK_SORT_KEYS, check_filter_value, parse_sort, select, select_batches,
 )
+from glancectl.records import RUN_LATER
 from glancectl.store import ColumnRecords, Lease, Shard, Store, checked_uuid
 
 if TYPE_CHECKING:
