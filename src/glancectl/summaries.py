@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from itertools import repeat
 from types import NoneType
+from typing import Callable
 
 from glancectl.lifecycle import TaskStatus
 from glancectl.records import TASK_LISTED_FIELDS
@@ -47,6 +48,12 @@ class TaskSummaries(Sidecars):
         if bulk_loads()(body) != columns:  # a value JSON does not give back as it was (NaN)
             return None
         return body, {"count": len(stored)}
+
+    def encode_written(self, stored: list, read_back: Callable[[], list]) -> Encoded | None:
+        """The records as written, unless orjson cannot write one of them as it is (an
+        integer past 64 bits, which a listing reads back as a float): then as read back,
+        as doctor derives the summary from the shard."""
+        return self.encode(stored) or self.encode(read_back())
 
     def decode(self, fields: dict, body: memoryview, count: int | None) -> ColumnRecords | None:
         """The summary's columns, if they are what ``encode`` writes (of ``count`` tasks)."""
