@@ -138,12 +138,12 @@ def test_a_shard_rewritten_while_its_rendering_is_made_is_never_shown_stale(gctl
     shard = home / "images" / "00.json"
     write_sidecar = Sidecars._write
 
-    def rendering_while_another_program_edits(self, shard_path, encoded, shard_stat):
+    def rendering_while_another_program_edits(self, shard_path, encoded, shard_stat, *rest):
         if b'"name": "after"' in encoded[0]:
             edited = shard.with_name("sed-edit")
             edited.write_bytes(shard.read_bytes().replace(b'"name":"after"', b'"name":"EDITED"'))
             os.replace(edited, shard)
-        return write_sidecar(self, shard_path, encoded, shard_stat)
+        return write_sidecar(self, shard_path, encoded, shard_stat, *rest)
 
     monkeypatch.setattr(Sidecars, "_write", rendering_while_another_program_edits)
     gctl.ok("image", "set", made["id"], "--name", "after")

@@ -229,3 +229,25 @@ def test_a_task_no_summary_can_hold_is_listed_from_its_shard(gctl, home, tasks, 
     assert shards_read(gctl, home) == [f"tasks/{shard.name}"]
     assert listing(gctl, "-f", "json") == from_the_shards(gctl, home, "-f", "json")
     assert summaries_finding(gctl) is None
+
+
+def test_a_racy_summary_is_trusted_only_while_the_shard_holds_the_bytes_it_names(gctl, home, tasks):
+    """A summary made no later than its shard's last change (the same tick of a coarse
+    clock) is checked against the checksum of the shard's bytes its header names."""
+    task_id = tasks[4]["id"]
+    path = summary_of(home, task_id)
+    printed = listing(gctl, "-f", "json")
+    os.utime(path, ns=(0, 0))  # made "before" the shard's ctime: racy
+    assert summaries_finding(gctl) is None, "the shard's bytes are the ones it was made from"
+    header, body = path.read_bytes().split(b"\n", 1)
+    fields = json.loads(header)
+    fields["shard_crc32"] ^= 1
+    path.write_bytes(json.dumps(fields).encode() + b"\n" + body)
+    os.utime(path, ns=(0, 0))
+    finding = summaries_finding(gctl)
+    assert finding is not None and "for 1 task shard," in finding["problem"], finding
+    assert listing(gctl, "-f", "json") == printed
+    gctl.ok("doctor", "--repair")
+    assert summaries_finding(gctl) is None
+    assert json.loads(summary_of(home, task_id).read_bytes().split(b"\n", 1)[0])["shard_crc32"] == (
+        zlib.crc32(task_shard(home, task_id).read_bytes()))

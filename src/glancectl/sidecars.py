@@ -6,19 +6,29 @@ who touch one shard at a time, can do once: ``renderings`` keep each image's
 JSON, ``summaries`` each task's listed fields. Each sidecar is one file per
 shard, ``<directory>/<xx><suffix>``::
 
-    {"version": V, "shard": [inode, size, mtime_ns, ctime_ns], "crc32": <of what follows>, ...}
+    {"version": V, "shard": [inode, size, mtime_ns, ctime_ns], "shard_crc32": <of the shard>,
+     "crc32": <of what follows>, ...}
     <body>
 
 Derived data, like the name index (``nameindex``): every write of a shard
 derives its sidecar again and replaces the file, under the store lock,
 unsynced. A sidecar counts only while its header names the identity of the
-very shard file read (each write of a shard makes a new inode, and any other
-write moves its ctime) and the sidecar's version, and its checksum holds. So
-a shard written without it -- by an older glancectl, by doctor restoring a
+very shard file read and the sidecar's version, and its checksum holds. So a
+shard written without it -- by an older glancectl, by doctor restoring a
 backup, by hand, or before a crash between the two files -- is read whole by
 the listing, never shown stale, and a torn or lost sidecar reads as stale
 too. A listing never writes; ``doctor`` reports stale sidecars and
 ``--repair`` writes them.
+
+The identity changes with every write of the shard that comes after the
+sidecar was made: each write of a shard makes a new inode, and any other
+write moves its ctime -- to a later tick of the file system's clock. Within
+one tick (a whole second on some file systems, a few milliseconds on older
+kernels) an edit may leave all four the same, even the inode number, which
+a file renamed into place can take over from the one it replaced. So a
+sidecar made no later than the tick of the shard's ctime (a "racy" one, as
+git says of its index) is trusted only after the shard's bytes are read and
+their checksum is the one the header names.
 """
 
 from __future__ import annotations
@@ -31,7 +41,9 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from glancectl.errors import GlancectlError
-from glancectl.storage import bulk_loads, create_temp, ensure_dir, remove_quietly, shard_identity
+from glancectl.storage import (
+    bulk_loads, create_temp, ensure_dir, read_bytes, remove_quietly, shard_identity,
+)
 
 Encoded = tuple[bytes, dict]  # a sidecar's body, and what its header says of it besides
 
@@ -78,7 +90,7 @@ class Sidecars:
     def _fitting(self, shard_path: str | os.PathLike,
                  shard_stat: os.stat_result | None) -> tuple[dict, memoryview] | None:
         """The header and body of the sidecar, if it names this version and that shard file,
-        and its checksum holds."""
+        and its checksum holds (and, if it is racy, the shard's does)."""
         if shard_stat is None:
             return None
         try:
@@ -88,7 +100,8 @@ class Sidecars:
             return None
         try:
             with os.fdopen(fd, "rb") as handle:
-                if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                made = os.fstat(handle.fileno())
+                if not stat.S_ISREG(made.st_mode):
                     return None
                 text = handle.read()
         except OSError:  # an I/O error
@@ -103,6 +116,8 @@ class Sidecars:
         body = memoryview(text)[end + 1:]
         if not fresh or fields.get("crc32") != zlib.crc32(body):
             return None
+        if made.st_mtime_ns <= shard_stat.st_ctime_ns and not _holds(shard_path, fields):
+            return None  # racy, and the shard is not what it was made from
         return fields, body
 
     def problem(self, shards: Iterable[tuple[str, os.stat_result, list]]) -> str | None:
@@ -131,9 +146,13 @@ class Sidecars:
         for path, st, stored in shards:
             try:
                 encoded = self.encode(stored)
-                if encoded is not None:
-                    self._write(path, encoded, st)
-                    written += 1
+                if encoded is None:
+                    continue
+                raw, now = read_bytes(path)  # the bytes ``stored`` came from, for shard_crc32
+                if now is None or shard_identity(now) != shard_identity(st):
+                    raise SidecarsUnwritable("its shard changed while it was read")
+                self._write(path, encoded, st, zlib.crc32(raw))
+                written += 1
             except (GlancectlError, OSError) as exc:
                 failed.append(f"{self.path(path)}: {exc.strerror if isinstance(exc, OSError) else exc}")
         if failed:
@@ -141,16 +160,16 @@ class Sidecars:
                                      f"({failed[0]}{', ...' if len(failed) > 1 else ''})")
         return written
 
-    def write(self, shard_path: str | os.PathLike, stored: list, shard_stat: os.stat_result,
-              read_back: Callable[[], list]) -> None:
+    def write(self, shard_path: str | os.PathLike, stored: list, payload: bytes,
+              shard_stat: os.stat_result, read_back: Callable[[], list]) -> None:
         """Derive the sidecar of ``stored``, the records just written to the shard file whose
-        status is ``shard_stat``; ``read_back()`` gives them as a listing reads them back.
-        Only a help: if it cannot be written, the old file no longer fits the shard, and the
-        change itself stands."""
+        status is ``shard_stat`` as ``payload``; ``read_back()`` gives them as a listing reads
+        them back. Only a help: if it cannot be written, the old file no longer fits the
+        shard, and the change itself stands."""
         try:
             encoded = self.encode_written(stored, read_back)
             if encoded is not None:
-                self._write(shard_path, encoded, shard_stat)
+                self._write(shard_path, encoded, shard_stat, zlib.crc32(payload))
         except Exception:  # noqa: BLE001 -- whatever went wrong, the write it follows stands
             pass
 
@@ -160,10 +179,10 @@ class Sidecars:
         return self.encode(stored)
 
     def _write(self, shard_path: str | os.PathLike, encoded: Encoded,
-               shard_stat: os.stat_result) -> None:
+               shard_stat: os.stat_result, shard_crc32: int) -> None:
         body, fields = encoded
         header = {"version": self.VERSION, "shard": shard_identity(shard_stat),
-                  "crc32": zlib.crc32(body), **fields}
+                  "shard_crc32": shard_crc32, "crc32": zlib.crc32(body), **fields}
         ensure_dir(self.directory)
         target = self.path(shard_path)
         fd, tmp = create_temp(self.directory, os.path.basename(target))
@@ -175,6 +194,16 @@ class Sidecars:
         except BaseException:
             remove_quietly(tmp)
             raise
+
+
+def _holds(shard_path: str | os.PathLike, fields: dict) -> bool:
+    """Whether the shard file is still the one the sidecar ``fields`` name, bytes and all."""
+    try:
+        raw, st = read_bytes(shard_path)
+    except GlancectlError:  # unreadable now: the listing's own read says so
+        return False
+    return (raw is not None and shard_identity(st) == fields["shard"]
+            and zlib.crc32(raw) == fields.get("shard_crc32"))
 
 
 class SidecarsUnwritable(GlancectlError):

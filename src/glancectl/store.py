@@ -291,7 +291,8 @@ class ShardedTable:
             def read_back() -> list[dict]:
                 return list(self.storage(path, bulk=True).parse(payload).get(self.name, {}).values())
 
-            self.sidecars.write(path, list(document.get(self.name, {}).values()), written, read_back)
+            self.sidecars.write(path, list(document.get(self.name, {}).values()), payload, written,
+                                read_back)
 
     def rebuild_sidecars(self) -> None:
         """Derive every shard's sidecar again; only a help, as each one is."""
