@@ -249,6 +249,13 @@ def test_a_lone_surrogate_from_a_hand_edit_is_written_as_its_escape(gctl, home, 
     shown = listing(gctl)
     assert b'"name": "img-5\\ud800"' in shown and b'"written": "again"' in shown
     assert shown == afresh(gctl, home)
+    # Every JSON glancectl prints writes it so; some printed it raw, or failed with exit 1.
+    for args in (("image", "show", image_id, "-f", "json"), ("image", "list", "-f", "json", "--noindent"),
+                 ("image", "list", "-f", "json", "-c", "name")):
+        result = gctl(*args)
+        assert (result.exit_code, result.stderr) == (0, ""), args
+        assert b'img-5\\ud800"' in result.stdout_bytes, args
+        result.stdout_bytes.decode("utf-8")  # strict: nothing but UTF-8
 
 
 def test_the_rendering_is_pinned_to_its_version():

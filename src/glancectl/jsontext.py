@@ -13,13 +13,15 @@ import re
 from operator import itemgetter
 from typing import Callable, Iterable, Mapping
 
-# json leaves DEL and the C1 controls raw; escape them so a terminal never acts on them.
-_C1_ESCAPES = {code: f"\\u{code:04x}" for code in range(0x7F, 0xA0)}
-_C1_UTF8 = re.compile(rb"\x7f|\xc2[\x80-\x9f]")  # the same characters, in UTF-8
+# json leaves DEL and the C1 controls raw; escape them so a terminal never acts on them. And
+# a lone surrogate (only a hand edit of a record makes one), for which UTF-8 has no bytes:
+# it can only be inside a string, so as the JSON escape it was read from.
+_ESCAPES = {code: f"\\u{code:04x}" for code in (*range(0x7F, 0xA0), *range(0xD800, 0xE000))}
+_C1_UTF8 = re.compile(rb"\x7f|\xc2[\x80-\x9f]")  # DEL and the C1 controls, in UTF-8
 
 
 def to_json(value, *, indent: int | None = 2) -> str:
-    return json.dumps(value, indent=indent, ensure_ascii=False).translate(_C1_ESCAPES)
+    return json.dumps(value, indent=indent, ensure_ascii=False).translate(_ESCAPES)
 
 
 def list_items(values: Iterable) -> list[bytes]:
@@ -77,9 +79,7 @@ def _item(dumps, value) -> bytes:
 
 
 def _item_by_json(value) -> bytes:
-    # A lone surrogate (only a hand edit makes one) can only be inside a string: written
-    # as the JSON escape it stands for, where UTF-8 has no bytes for it.
-    return b"  " + to_json(value).encode("utf-8", "backslashreplace").replace(b"\n", b"\n  ")
+    return b"  " + to_json(value).encode().replace(b"\n", b"\n  ")
 
 
 def escape_controls(text: bytes) -> bytes:
