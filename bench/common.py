@@ -250,10 +250,10 @@ def _write_indexes(home: Path) -> None:
     if names is not None:
         names.rebuild()
     for table in (store.images, store.tasks):
-        # Renderings of images, summaries of tasks; before the sidecars, renderings alone.
-        sidecars = getattr(table, "sidecars", None) or getattr(table, "renderings", None)
-        if sidecars is not None:
-            sidecars.rebuild(table.shard_reads())
+        # Renderings and summaries; before them, renderings alone (an attribute of images).
+        for sidecars in (getattr(table, "renderings", None), getattr(table, "summaries", None)):
+            if sidecars is not None:
+                sidecars.rebuild(table.shard_reads())
 
 
 TASK_TYPES = ("import", "import", "api_image_import")

@@ -75,12 +75,14 @@ def test_damaged_shard_is_reported_then_restored_naming_the_lost_record(gctl, ho
 
     result, findings = doctor(gctl, "--repair")
     assert result.exit_code == 0, result.stderr
-    finding, index, rendered = findings
+    finding, index, rendered, summarised = findings
     assert finding["fixed"] and f"lost: {lost_id}" in finding["action"]
-    # The restored shard was written without the name index or its rendering: both are
-    # written again in the same pass.
+    # The restored shard was written without the name index, its rendering or its summary:
+    # all are written again in the same pass.
     assert (index["check"], index["subject"], index["fixed"]) == ("name-index", "names", True)
     assert (rendered["check"], rendered["subject"], rendered["fixed"]) == ("renderings", "rendered", True)
+    assert (summarised["check"], summarised["subject"], summarised["fixed"]) == (
+        "summaries", "summaries", True)
     assert gctl("image", "show", "lost").exit_code == 3 and gctl.ok("image", "show", "kept")
     [damaged] = shard.parent.glob(f"{shard.name}.damaged-*")
     assert damaged.read_bytes() == truncated and damaged.name in finding["action"]

@@ -108,11 +108,12 @@ def test_a_shard_written_without_the_index_makes_reads_scan_and_the_next_write_r
 
     result = gctl("doctor", "-f", "json")
     assert result.exit_code == 7
-    finding, rendered = result.json()
+    finding, rendered, summarised = result.json()
     assert finding["check"] == "name-index" and "out of date" in finding["problem"]
     assert rendered["check"] == "renderings"  # stale for the same reason
+    assert summarised["check"] == "summaries"  # and so is the shard's summary
 
-    gctl.create("trigger")  # any write, under the lock, rebuilds the stale index (renderings too)
+    gctl.create("trigger")  # any write, under the lock, rebuilds the stale index (sidecars too)
     with files_opened(home) as opened:
         assert gctl.show("after")["id"] == image["id"]
     assert len([p for p in opened if p.startswith("images/")]) == 1

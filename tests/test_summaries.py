@@ -18,7 +18,7 @@ from glancectl.storage import write_atomic
 from glancectl.store import Store
 
 from tests.test_nameindex import files_read
-from tests.test_renderings import set_aside
+from tests.test_renderings import set_aside, store  # noqa: F401 (store: a fixture)
 from tests.test_tasks import create_task, import_input
 
 LISTINGS = [(), ("-f", "json"), ("-f", "value"), ("-f", "csv"), ("-q",), ("-c", "id", "-c", "status"),
@@ -52,7 +52,7 @@ def task_shard(home: Path, task_id: str) -> Path:
 
 
 def summary_of(home: Path, task_id: str) -> Path:
-    return home / "summaries" / f"{task_id[:2]}.columns"
+    return home / "summaries" / f"{task_id[:2]}.tasks"
 
 
 @pytest.fixture
@@ -79,7 +79,7 @@ def tasks(gctl, home, tmp_path) -> list[dict]:
 def test_a_listing_reads_the_summaries_not_the_shards_and_prints_the_same(gctl, home, tasks):
     shards = {p.stem for p in (home / "tasks").glob("??.json")}
     assert len(shards) > 10
-    assert {p.stem for p in (home / "summaries").glob("*.columns")} == shards
+    assert {p.stem for p in (home / "summaries").glob("*.tasks")} == shards
     statuses = {t["status"] for t in json.loads(listing(gctl, "-f", "json"))}
     assert statuses == {"pending", "success", "failure"}
     for args in LISTINGS:
@@ -251,3 +251,68 @@ def test_a_racy_summary_is_trusted_only_while_the_shard_holds_the_bytes_it_names
     assert summaries_finding(gctl) is None
     assert json.loads(summary_of(home, task_id).read_bytes().split(b"\n", 1)[0])["shard_crc32"] == (
         zlib.crc32(task_shard(home, task_id).read_bytes()))
+
+
+# -- images ------------------------------------------------------------------------------
+IMAGE_LISTINGS = [(), ("-f", "json"), ("-q",), ("-f", "value", "-c", "id"), ("-f", "csv"),
+                  ("--status", "active", "-f", "value", "-c", "id"), ("--status", "in:queued,active"),
+                  ("--sort", "name:asc,size:desc", "-f", "json"), ("--hidden", "-q"), ("--deleted",),
+                  ("--visibility", "private", "-f", "json"), ("--size-min", "2000", "-q"),
+                  ("--created-at", "gt:2000-01-01T00:00:00Z", "-q"), ("--protected", "-q"),
+                  ("--name", "img-3", "-f", "json"), ("--limit", "3", "--sort", "id:asc"),
+                  ("-c", "name", "-c", "status", "-f", "value")]
+
+
+def image_listing(gctl, *args: str) -> bytes:
+    return gctl.ok("image", "list", *args).stdout_bytes
+
+
+def images_read(gctl, home: Path, *args: str) -> list[str]:
+    return files_read(home, r"images/[0-9a-f]{2}\.json", lambda: image_listing(gctl, *args))
+
+
+def test_an_image_listing_reads_the_summaries_not_the_shards_and_prints_the_same(gctl, home, store):
+    shards = {p.stem for p in (home / "images").glob("??.json")}
+    assert {p.stem for p in (home / "summaries").glob("*.images")} == shards
+    for args in IMAGE_LISTINGS:
+        assert images_read(gctl, home, *args) == [], args
+        with set_aside(home / "summaries"):
+            assert image_listing(gctl, *args) == image_listing(gctl, *args) and images_read(
+                gctl, home, *args), args
+            from_shards = image_listing(gctl, *args)
+        assert image_listing(gctl, *args) == from_shards, args
+    # Filters on what the summaries do not hold read the shards, as before.
+    for args in (("--tag", "t", "-q"), ("--property", "k1=v1", "-f", "json"), ("--long",),
+                 ("-f", "yaml")):
+        assert images_read(gctl, home, *args), args
+
+
+def test_an_image_listing_reads_whole_the_shards_a_summary_cannot_stand_for(gctl, home, store):
+    """An image being written (its writer died: it must be settled) and a JSON listing whose
+    shard's rendering does not fit: that shard is read whole; the others are not."""
+    images = store
+    opened = Store(home)
+    stuck = images[8]["id"]
+    with opened.writing():
+        opened.images.update(stuck, {"status": "saving"})  # a writer that died mid-upload
+    assert images_read(gctl, home) == [f"images/{stuck[:2]}.json"]
+    assert gctl.show(stuck)["status"] == "queued", "settled by the listing"
+    assert images_read(gctl, home) == []
+    unrendered = store[9]["id"]
+    (home / "rendered" / f"{unrendered[:2]}.items").unlink()
+    assert images_read(gctl, home, "-q") == []
+    assert images_read(gctl, home, "-f", "json") == [f"images/{unrendered[:2]}.json"]
+    shown = {i["id"]: i for i in json.loads(image_listing(gctl, "-f", "json"))}
+    assert shown[unrendered] == json.loads(gctl.ok("image", "show", unrendered, "-f", "json").stdout)
+
+
+def test_an_image_shard_changed_behind_glancectls_back_is_never_listed_stale(gctl, home, store):
+    image = store[10]
+    shard = home / "images" / f"{image['id'][:2]}.json"
+    text = shard.read_bytes()
+    edited = text.replace(b'"name":"img-10"', b'"name":"img-XX"')
+    assert edited != text
+    write_atomic(shard, edited)
+    assert images_read(gctl, home, "-f", "value", "-c", "name") == [f"images/{shard.name}"]
+    assert "img-XX" in gctl.ok("image", "list", "-f", "value", "-c", "name").stdout
+    assert "for 1 image shard," in summaries_finding(gctl)["problem"]

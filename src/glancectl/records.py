@@ -61,6 +61,11 @@ RUN_LATER = "run_later"  # bookkeeping: left pending on purpose, for 'glancectl 
 # What 'task list' reads of each task (and the task summaries hold): the summary, the finer
 # sort key, the image it may filter by, and whether it was left pending on purpose.
 TASK_LISTED_FIELDS = (*TASK_SUMMARY_FIELDS, "created_ns", "image_id", RUN_LATER)
+# What an image listing reads of each image (and the image summaries hold): what it filters
+# and sorts by, but for tags, properties and hashes (a listing by those reads whole images).
+IMAGE_LISTED_FIELDS = ("id", "name", "status", "visibility", "owner", "protected", "os_hidden",
+                       "disk_format", "container_format", "size", "created_at", "created_ns",
+                       "updated_at")
 _VIEW_FIELDS = tuple(key for key in IMAGE_FIELDS if key != "direct_url")
 # The keys a view copies from the record unchanged (a listing of them needs no view).
 IMAGE_PLAIN_FIELDS = tuple(key for key in _VIEW_FIELDS if key != "locations")

@@ -3,7 +3,7 @@ listing only while it fits the very shard file it was made from.
 
 A listing that reads every shard spends its time on work that the writers,
 who touch one shard at a time, can do once: ``renderings`` keep each image's
-JSON, ``summaries`` each task's listed fields. Each sidecar is one file per
+JSON, ``summaries`` each record's listed fields. Each sidecar is one file per
 shard, ``<directory>/<xx><suffix>``::
 
     {"version": V, "shard": [inode, size, mtime_ns, ctime_ns], "shard_crc32": <of the shard>,

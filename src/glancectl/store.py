@@ -8,7 +8,7 @@ Layout under the home::
     tasks/<xx>.json         the same for tasks
     names/                  the name index of the images (``nameindex``)
     rendered/<xx>.items     each image shard's sidecar: its images' JSON (``renderings``)
-    summaries/<xx>.columns  each task shard's sidecar: what 'task list' reads (``summaries``)
+    summaries/<xx>.<table>  each shard's sidecar: what a listing reads of its records (``summaries``)
     data/<image id>         image data, complete and synced
     staging/<image id>      data staged for an interoperable import
     leases/<id>.lock        flock'd by the process writing that image's data while it lives
@@ -26,7 +26,7 @@ import operator
 import os
 import uuid
 from contextlib import contextmanager, nullcontext
-from functools import cached_property, partial
+from functools import cache, cached_property, partial
 from itertools import chain, compress, repeat
 from types import NoneType
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
@@ -35,6 +35,7 @@ from tinydb import Query, TinyDB
 
 from glancectl.errors import GlancectlError, InvalidValue, NewerSchema, StoreCorrupt, StoreUnavailable
 from glancectl.lifecycle import ImageStatus, TaskStatus
+from glancectl.records import IMAGE_LISTED_FIELDS, TASK_LISTED_FIELDS
 from glancectl.storage import (
     AtomicJSONStorage,
     FILE_MODE,
@@ -49,7 +50,9 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from glancectl.nameindex import NameIndex
+    from glancectl.renderings import Renderings
     from glancectl.sidecars import Sidecars
+    from glancectl.summaries import Summaries
 
 SCHEMA_VERSION = 1
 SHARD_PREFIX_LEN = 2  # 256 shards
@@ -133,7 +136,9 @@ class ShardedTable:
     """One logical TinyDB table spread over 256 files, keyed by the record's UUID.
 
     With ``index_dir``, a name index (``nameindex``) is kept beside it by every write;
-    with ``sidecars`` (which makes them), each shard's sidecar (``sidecars``).
+    with ``renderings_dir``, each shard's renderings (``renderings``); with
+    ``summaries_dir``, each shard's summary of its records' ``listed_fields``
+    (``summaries``). The last two are sidecars (``sidecars``).
     """
 
     prefix_len = SHARD_PREFIX_LEN
@@ -142,7 +147,8 @@ class ShardedTable:
                  typed_fields: tuple[tuple[str, type, type | None], ...] = (),
                  nullable_fields: tuple[tuple[str, type], ...] = (),
                  on_change: Callable[[], None] = lambda: None, index_dir: str | None = None,
-                 sidecars: Callable[[], Sidecars] | None = None):
+                 renderings_dir: str | None = None, summaries_dir: str | None = None,
+                 listed_fields: tuple[str, ...] = ()):
         """``root``: the table's directory as a string (see ``Store.root``).
 
         ``typed_fields``: (field, its type, a list's item type) that every record holds.
@@ -152,7 +158,9 @@ class ShardedTable:
         self.root = root
         self.name = name
         self._index_dir = index_dir
-        self._sidecars = sidecars
+        self._renderings_dir = renderings_dir
+        self._summaries_dir = summaries_dir
+        self.listed_fields = listed_fields
         self.statuses = frozenset(str(s) for s in statuses)  # plain str: the cheapest lookup
         self.typed_fields = typed_fields
         self.nullable_fields = nullable_fields
@@ -177,9 +185,33 @@ class ShardedTable:
         return NameIndex(self._index_dir, self)
 
     @cached_property
-    def sidecars(self) -> Sidecars | None:
-        """The shards' sidecars, made on first use: a read by ID never needs them."""
-        return None if self._sidecars is None else self._sidecars()
+    def renderings(self) -> Renderings | None:
+        """The shards' renderings, made on first use: a read by ID never needs them."""
+        if self._renderings_dir is None:
+            return None
+        from glancectl.renderings import Renderings
+
+        return Renderings(self._renderings_dir)
+
+    @cached_property
+    def summaries(self) -> Summaries | None:
+        """The shards' summaries, made on first use: a read by ID never needs them. Their
+        values may only be of the types the shape check allows (``check_shape``)."""
+        if self._summaries_dir is None:
+            return None
+        from glancectl.summaries import Summaries
+
+        kinds = {"id": frozenset({str}), "created_ns": frozenset({int})}
+        kinds.update((field, frozenset({kind})) for field, kind, item in self.typed_fields
+                     if field in self.listed_fields and item is None)
+        kinds.update((field, frozenset({kind, NoneType})) for field, kind in self.nullable_fields
+                     if field in self.listed_fields)
+        return Summaries(self._summaries_dir, self.name, fields=self.listed_fields,
+                         statuses=self.statuses, kinds=kinds)
+
+    @property
+    def sidecars(self) -> tuple[Sidecars, ...]:
+        return tuple(kind for kind in (self.renderings, self.summaries) if kind is not None)
 
     def shard_path(self, record_id: str) -> Path:
         return self.directory / shard_name(record_id)
@@ -284,21 +316,24 @@ class ShardedTable:
 
     def _written(self, path: str | Path, document: dict, payload: bytes,
                  written: os.stat_result) -> None:
-        """After ``document`` was written to shard ``path`` as ``payload``: derive its sidecar
+        """After ``document`` was written to shard ``path`` as ``payload``: derive its sidecars
         from its records, as a listing reads them back from ``payload`` where that differs."""
-        if self.sidecars is not None:
+        if not self.sidecars:
+            return
+        stored = list(document.get(self.name, {}).values())
 
-            def read_back() -> list[dict]:
-                return list(self.storage(path, bulk=True).parse(payload).get(self.name, {}).values())
+        @cache
+        def read_back() -> list[dict]:
+            return list(self.storage(path, bulk=True).parse(payload).get(self.name, {}).values())
 
-            self.sidecars.write(path, list(document.get(self.name, {}).values()), payload, written,
-                                read_back)
+        for sidecars in self.sidecars:
+            sidecars.write(path, stored, payload, written, read_back)
 
     def rebuild_sidecars(self) -> None:
-        """Derive every shard's sidecar again; only a help, as each one is."""
-        if self.sidecars is not None:
+        """Derive every shard's sidecars again; only a help, as each one is."""
+        for sidecars in self.sidecars:
             try:
-                self.sidecars.rebuild(self.shard_reads())
+                sidecars.rebuild(self.shard_reads())
             except (GlancectlError, OSError):
                 pass
 
@@ -321,32 +356,42 @@ class ShardedTable:
         for _, _, records in self.shard_reads():
             yield records
 
-    def rendered_shards(self) -> Iterator[tuple[list[dict], Callable[[], list | None]]]:
+    def rendered_shards(self, *, summarised: bool = False) -> Iterator[tuple[
+            Shard | ColumnRecords, Callable[[], list | None], Callable[[], tuple[Shard, Callable]]]]:
         """Every shard's records, each with a call that reads their renderings (None where
-        there are none that fit): a listing reads them only for a shard it shows."""
-        renderings = self.sidecars
-        for path, st, records in self.shard_reads():
-            if renderings is None:
-                yield records, lambda: None
-            else:
-                yield records, partial(renderings.read, path, st, len(records))
+        there are none that fit: a listing reads them only for a shard it shows) and one that
+        reads the shard whole again, with its own such call. With ``summarised``, the records
+        as ``summarised_shards`` gives them."""
+        shards = self.summarised_shards() if summarised else self.shard_reads()
+        for path, st, records in shards:
+            yield records, partial(self.renderings.read, path, st, len(records)), partial(
+                self._rendered_whole, path)
 
-    def summarised_shards(self) -> Iterator[Shard | ColumnRecords]:
-        """Every shard's records as ``shards`` gives them or, where the shard's summary fits
-        it (``summaries``), as the columns the summary holds, the shard left unread."""
-        summaries = self.sidecars
+    def _rendered_whole(self, path: str) -> tuple[Shard, Callable[[], list | None]]:
+        _, st, records = self._shard_read(path)
+        return records, partial(self.renderings.read, path, st, len(records))
+
+    def whole_shard(self, path: str) -> tuple[Shard, None]:
+        """A shard's records, read whole (for ``rendered_shards``'s like: no renderings)."""
+        return self._shard_read(path)[2], None
+
+    def summarised_shards(self) -> Iterator[tuple[str, os.stat_result | None, Shard | ColumnRecords]]:
+        """``shard_reads``, but where a shard's summary fits it (``summaries``) its records
+        as the columns the summary holds, and the shard left unread."""
+        summaries = self.summaries
         with collector_paused():
             for name in self._shard_names():
                 path = os.path.join(self.root, name)
                 if summaries is not None:
                     try:
-                        summarised = summaries.read(path, os.stat(path))
+                        st = os.stat(path)
+                        summarised = summaries.read(path, st)
                     except OSError:  # gone meanwhile, or unreadable: the read says which
                         summarised = None
                     if summarised is not None:
-                        yield summarised
+                        yield path, st, summarised
                         continue
-                yield self._shard_read(path)[2]
+                yield self._shard_read(path)
 
     def shard_reads(self) -> Iterator[tuple[str, os.stat_result | None, Shard]]:
         """(path, the status of the file read, its records) of every shard."""
@@ -475,10 +520,13 @@ class Store:
                                     ("size", int), ("checksum", str), ("os_hash_value", str)),
                                    on_change=self._note_change,
                                    index_dir=os.path.join(self.root, "names"),
-                                   sidecars=partial(_renderings, os.path.join(self.root, "rendered")))
+                                   renderings_dir=os.path.join(self.root, "rendered"),
+                                   summaries_dir=os.path.join(self.root, "summaries"),
+                                   listed_fields=IMAGE_LISTED_FIELDS)
         self.tasks = ShardedTable(os.path.join(self.root, "tasks"), "tasks", frozenset(TaskStatus),
                                   _TIMES, (("type", str),), on_change=self._note_change,
-                                  sidecars=partial(_summaries, os.path.join(self.root, "summaries")))
+                                  summaries_dir=os.path.join(self.root, "summaries"),
+                                  listed_fields=TASK_LISTED_FIELDS)
         self._lock: StoreLock | None = None
 
     def _note_change(self) -> None:
@@ -744,18 +792,6 @@ def _same_file(fd: int, path: Path) -> bool:
 _JSON_NAMES = {list: "list", dict: "JSON object", str: "string", int: "whole number"}
 # Every record's times: the default sort key and what every listing shows.
 _TIMES = (("created_at", str, None), ("updated_at", str, None))
-
-
-def _renderings(directory: str) -> Sidecars:
-    from glancectl.renderings import Renderings  # only where a shard is written or listed
-
-    return Renderings(directory)
-
-
-def _summaries(directory: str) -> Sidecars:
-    from glancectl.summaries import TaskSummaries  # only where a shard is written or listed
-
-    return TaskSummaries(directory)
 
 
 def _all_of_type_or_null(values: Iterable, kind: type) -> bool:

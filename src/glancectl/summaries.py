@@ -1,18 +1,19 @@
-"""Task summaries: what ``task list`` reads of each task, kept beside its shard.
+"""Summaries: what a listing reads of each record, kept beside its shard.
 
-Parsing every task whole (its input, result and message too) and checking
-its shape took most of a long task listing's time, so the writers keep the
-listed fields of each shard's tasks (``records.TASK_LISTED_FIELDS``) as a
-sidecar (``sidecars``: when one is trusted, and how it is written) under
+Parsing every record whole (a task's input, result and message; an image's
+locations, properties and tags) and checking its shape took most of a long
+listing's time, so the writers keep the listed fields of each shard's
+records (``records.TASK_LISTED_FIELDS``, ``records.IMAGE_LISTED_FIELDS``) as
+a sidecar (``sidecars``: when one is trusted, and how it is written) under
 ``summaries/``::
 
-    <xx>.columns   the sidecar header, with "count", then {"id": [...], "type": [...], ...}:
-                   each field's values in the shard's order (created_ns 0 where a task has none)
+    <xx>.<table>   the sidecar header, with "count", then {"id": [...], "status": [...], ...}:
+                   each field's values in the shard's order (created_ns 0 where a record has none)
 
-A listing that finds a shard's summary fitting reads it and never opens the
-shard. A summary is only written from records read through the shape check
-(or made by glancectl), and only when it reads back exactly as they are, so
-it holds what the shard would give.
+A listing that finds a shard's summary fitting, and needs no other field,
+reads it and never opens the shard. A summary is only written from records
+read through the shape check (or made by glancectl), and only when it reads
+back exactly as they are, so it holds what the shard would give.
 """
 
 from __future__ import annotations
@@ -20,26 +21,31 @@ from __future__ import annotations
 import json
 from itertools import repeat
 from types import NoneType
-from typing import Callable
+from typing import Callable, Mapping
 
-from glancectl.lifecycle import TaskStatus
-from glancectl.records import TASK_LISTED_FIELDS
 from glancectl.sidecars import Encoded, Sidecars
 from glancectl.storage import bulk_loads
 from glancectl.store import ColumnRecords
 
-_STATUSES = frozenset(str(s) for s in TaskStatus)
-_TEXTS = ("id", "created_at", "updated_at")  # every task's, checked to be text
 
+class Summaries(Sidecars):
+    VERSION = 1  # bump whenever the listed fields or the encoding change
+    IF_STALE = "listings read those shards whole"
 
-class TaskSummaries(Sidecars):
-    VERSION = 1  # bump whenever TASK_LISTED_FIELDS or the encoding changes
-    SUFFIX = ".columns"
-    SHARDS = "task shard"
-    IF_STALE = "'task list' reads those shards whole"
+    def __init__(self, directory, table: str, *, fields: tuple[str, ...],
+                 statuses: frozenset[str], kinds: Mapping[str, frozenset[type]]):
+        """Of the shards of ``table``: ``fields``, what is kept of each record; ``kinds``, the
+        types a field's values may be (what the shape check allows), for the fields a
+        listing sorts or compares."""
+        super().__init__(directory)
+        self.SUFFIX = f".{table}"
+        self.SHARDS = f"{table[:-1]} shard"
+        self.fields = fields
+        self.statuses = statuses
+        self.kinds = kinds
 
     def encode(self, stored: list) -> Encoded | None:
-        columns = {field: list(map(dict.get, stored, repeat(field))) for field in TASK_LISTED_FIELDS}
+        columns = {field: list(map(dict.get, stored, repeat(field))) for field in self.fields}
         columns["created_ns"] = list(map(dict.get, stored, repeat("created_ns"), repeat(0)))
         try:
             body = _dumps(columns)
@@ -56,20 +62,21 @@ class TaskSummaries(Sidecars):
         return self.encode(stored) or self.encode(read_back())
 
     def decode(self, fields: dict, body: memoryview, count: int | None) -> ColumnRecords | None:
-        """The summary's columns, if they are what ``encode`` writes (of ``count`` tasks)."""
+        """The summary's columns, if they are what ``encode`` writes (of ``count`` records)."""
         columns = bulk_loads()(body)
         size = fields["count"]
-        if not (type(columns) is dict and tuple(columns) == TASK_LISTED_FIELDS
+        if not (type(columns) is dict and tuple(columns) == self.fields
                 and type(size) is int and count in (None, size)
-                and set(map(type, columns.values())) == {list}
-                and set(map(len, columns.values())) == {size}
-                and _STATUSES.issuperset(columns["status"])
-                and set(map(type, columns["created_ns"])) <= {int}
-                and set(map(type, columns["type"])) <= {str, NoneType}):
+                and set(map(type, columns.values())) <= {list}
+                and set(map(len, columns.values())) <= {size}
+                and self.statuses.issuperset(columns["status"])
+                and all(set(map(type, columns[field])) <= kinds for field, kinds in self.kinds.items())):
             return None
-        for field in _TEXTS:
-            "".join(columns[field])  # TypeError (the summary does not fit) unless all are text
         return ColumnRecords(columns)
+
+
+TEXT = frozenset({str})
+TEXT_OR_NULL = frozenset({str, NoneType})
 
 
 def _dumps(columns: dict) -> bytes:

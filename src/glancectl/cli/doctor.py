@@ -35,13 +35,14 @@ def doctor(env: Env, verify_data: bool, repair: bool, purge_quarantine: bool, ou
     for data no record owns, images and tasks stuck by a process that
     died, temporary files, symlinks, permissions looser than owner-only,
     and whether the name index (names/) and the renderings (rendered/) fit
-    the image records, and the task summaries (summaries/) the task records.
+    the image records, and the summaries (summaries/) the image and task
+    records.
 
     --repair restores a damaged or missing record file from its previous
     copy (.bak) and says which records that loses, keeping the damaged file
     beside it. It returns stuck images to queued, fails stuck tasks, removes
     temporary files, tightens permissions, and rebuilds the name index,
-    the renderings and the task summaries. It never deletes image data:
+    the renderings and the summaries. It never deletes image data:
     data no record owns is moved to quarantine/<time>/ in the home, and
     data a record may still own (in a damaged copy or the .bak of its
     record file, in a record file it cannot read, as another image's

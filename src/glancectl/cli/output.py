@@ -12,7 +12,6 @@ import functools
 import json
 import re
 from itertools import repeat
-from operator import itemgetter
 from typing import Callable, Iterable, Mapping, NamedTuple, Sequence
 
 import click
@@ -468,14 +467,14 @@ class ListOutput:
                  json_items: Callable[[Mapping], bytes] | None = None):
         self.env, self.output, self.table_columns = env, output, table_columns
         plain = tuple(plain_fields)
+        from glancectl.listing import FieldValues  # a list command has it loaded already
+
         if output.quiet:
-            self.keep, self._emit = itemgetter("id"), self._ids
+            self.keep, self._emit = FieldValues(("id",)), self._ids
         elif output.format == "json" and not output.columns and not output.noindent:
             self.keep = json_items or ListItems(view)
             self._emit = functools.partial(_write_json_list, env)
         elif (keys := self._plain_keys(plain)) is not None:
-            from glancectl.listing import FieldValues  # a list command has it loaded already
-
             self.keep = FieldValues(keys)
             chosen = self._chosen(keys)
             if output.format in ("json", "yaml"):
@@ -508,8 +507,8 @@ class ListOutput:
             return list(keys)
         return select_columns(self.env, self.output.columns, [dict.fromkeys(keys)], keys)
 
-    def _ids(self, ids: Sequence[str]) -> None:
-        self.env.stdout.write("".join(f"{i}\n" for i in ids))
+    def _ids(self, rows: Sequence[tuple[str]]) -> None:
+        self.env.stdout.write("".join(f"{i}\n" for (i,) in rows))
 
     def emit(self, fetch: Callable[[Callable[[Mapping], object]], Sequence]) -> None:
         """Print what ``fetch(keep)`` lists.

@@ -15,7 +15,7 @@ a later check sees, so each check runs after the previous one's repairs):
     permissions   everything owner-only
     name-index    names/ (image name -> IDs) matches the image records; rebuilt if not
     renderings    rendered/ (each image's JSON for listings) fits the image shards; written if not
-    summaries     summaries/ (each task's listed fields) fits the task shards; written if not
+    summaries     summaries/ (each image's and task's listed fields) fits the shards; written if not
     quarantine    (--purge-quarantine) what earlier repairs quarantined, deleted
 
 Everything but hashing runs under the store lock, so a live writer is never
@@ -38,7 +38,7 @@ import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from glancectl import datafiles, lifecycle
 from glancectl.config import Settings
@@ -56,6 +56,9 @@ from glancectl.storage import (
     write_atomic,
 )
 from glancectl.store import SCHEMA_VERSION, SHARD_PREFIX_LEN, ShardedTable, Store, canonical_uuid_or_none
+
+if TYPE_CHECKING:
+    from glancectl.sidecars import Sidecars
 
 CHECKS = ("record-file", "symlink", "stuck-image", "stuck-task", "temp-file", "orphan-data",
           "data", "hash", "permissions", "name-index", "renderings", "summaries",
@@ -485,16 +488,16 @@ class _Doctor:
 
     # -- sidecars ---------------------------------------------------------------
     def renderings(self) -> Iterator[_Problem]:
-        return self._sidecars("renderings", self.store.images)
+        yield from self._sidecars("renderings", self.store.images, self.store.images.renderings)
 
     def summaries(self) -> Iterator[_Problem]:
-        return self._sidecars("summaries", self.store.tasks)
+        for table in (self.store.images, self.store.tasks):
+            yield from self._sidecars("summaries", table, table.summaries)
 
-    def _sidecars(self, check: str, table: ShardedTable) -> Iterator[_Problem]:
+    def _sidecars(self, check: str, table: ShardedTable, sidecars: Sidecars) -> Iterator[_Problem]:
         """Checked after every repair that rewrites a shard, as the name index is."""
         if self.unreadable[table.name]:
             return  # a record-file finding comes first
-        sidecars = table.sidecars
         try:
             problem = sidecars.problem(table.shard_reads())
         except StoreCorrupt:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import compress, repeat
 from operator import itemgetter
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Mapping
@@ -18,7 +19,7 @@ from glancectl.lifecycle import ImageStatus
 from glancectl.operations import recovery
 # Finding an image is its own module, light enough for `image show`; most callers look here.
 from glancectl.operations.lookup import find_image, find_live_image, get_api_image  # noqa: F401
-from glancectl.store import Store, checked_uuid
+from glancectl.store import ColumnRecords, Store, checked_uuid
 
 if TYPE_CHECKING:
     from glancectl.config import Settings
@@ -183,44 +184,80 @@ def list_images(
     """The images ``image_filter`` matches, sorted and paged; ``keep`` picks what is kept of each.
 
     With a ``renderings.ImageItems`` to keep, each image's item is read from the
-    shard's renderings where they fit it (``renderings``).
+    shard's renderings where they fit it (``renderings``). Where the filter and
+    ``keep`` need no field but the listed ones (``records.IMAGE_LISTED_FIELDS``),
+    each shard's summary is read instead of the shard where it fits (``summaries``).
     """
     # Imported here: of this module's users, only listings need them (start-up of `image show`).
-    from glancectl.listing import IMAGE_SORT_KEYS, parse_sort, select_batches
+    from glancectl.listing import IMAGE_SORT_KEYS, FieldValues, parse_sort, select_batches
     from glancectl.renderings import ImageItems
 
     keys = parse_sort(sort, IMAGE_SORT_KEYS, "created_at:desc")
     if marker:
         marker = checked_uuid(marker)
+    table = store.images
+    listed = frozenset(table.listed_fields)
+    summarised = image_filter.fields <= listed and (
+        isinstance(keep, ImageItems) or (isinstance(keep, FieldValues) and set(keep.keys) <= listed))
     if isinstance(keep, ImageItems):
-        shards = store.images.rendered_shards()
+        shards = table.rendered_shards(summarised=summarised)
+    elif summarised:
+        shards = ((records, None, partial(table.whole_shard, path))
+                  for path, _, records in table.summarised_shards())
     else:
-        shards = zip(store.images.shards(), repeat(lambda: None))
-    return select_batches(_settled_matches(store, image_filter.predicate, shards), keys,
+        shards = ((records, None, None) for records in table.shards())
+    return select_batches(_settled_matches(store, image_filter, shards), keys,
                           marker=marker, limit=limit, keep=keep)
 
 
-def _settled_matches(store: Store, matches: Callable[[Mapping], bool],
-                     shards: Iterable[tuple[list[dict], Callable[[], list | None]]],
-                     ) -> Iterator[list[dict] | KeptBatch]:
-    """The images ``matches`` keeps, a shard at a time, after settling any whose writer died;
-    with their renderings where the shard's fit (``ShardedTable.rendered_shards``)."""
+Rendered = Callable[[], "list | None"]  # reads a shard's renderings: None unless they fit
+
+
+def _settled_matches(store: Store, image_filter: ImageFilter,
+                     shards: Iterable[tuple[list[dict] | ColumnRecords, Rendered | None,
+                                            Callable[[], tuple[list[dict], Rendered | None]] | None]],
+                     ) -> Iterator[list[dict] | ColumnRecords | KeptBatch]:
+    """The images ``image_filter`` keeps, a shard at a time, after settling any whose writer
+    died; with their renderings for a JSON listing, where the shard's fit.
+
+    Each shard comes as (its records, what reads its renderings for a JSON listing, what
+    reads it whole where its records are its summary: see ``ShardedTable.rendered_shards``).
+    """
     from glancectl.listing import KeptBatch
 
-    in_flight = lifecycle.IN_FLIGHT_STATUSES  # only these can have a dead writer
-    for records, rendered in shards:
-        if not in_flight.isdisjoint(map(_STATUS, records)):
-            records = [recovery.settled(store, r) if r["status"] in in_flight else r for r in records]
-            rendered = lambda: None  # noqa: E731 -- rendered before any settling
-        chosen = list(map(matches, records))
-        shown = sum(chosen)
-        items = rendered() if shown else None
+    for records, rendered, whole in shards:
+        matches = _matches(store, image_filter, records, rendered)
+        if matches is None:  # the summary will not do
+            matches = _matches(store, image_filter, *whole())
+        records, chosen, items = matches
+        picked = (records.compress(chosen) if type(records) is ColumnRecords
+                  else list(compress(records, chosen)))
         if items is None:
-            yield list(compress(records, chosen))
-        elif shown * 2 < len(chosen):  # a few: copied, so the shard's rendering is freed
-            yield KeptBatch(list(compress(records, chosen)), list(map(bytes, compress(items, chosen))))
+            yield picked
+        elif sum(chosen) * 2 < len(chosen):  # a few: copied, so the shard's rendering is freed
+            yield KeptBatch(picked, list(map(bytes, compress(items, chosen))))
         else:
-            yield KeptBatch(list(compress(records, chosen)), list(compress(items, chosen)))
+            yield KeptBatch(picked, list(compress(items, chosen)))
+
+
+def _matches(store: Store, image_filter: ImageFilter, records: list[dict] | ColumnRecords,
+             rendered: Rendered | None) -> tuple[list[dict] | ColumnRecords, list[bool], list | None] | None:
+    """(the records, which ``image_filter`` keeps, their renderings or None), or None where
+    the records are a shard's summary that will not do: an image in it needs settling, or
+    a JSON listing shows some and the shard's renderings do not fit."""
+    summary = type(records) is ColumnRecords
+    statuses = getattr(records, "columns", {}).get("status") or list(map(_STATUS, records))
+    if not lifecycle.IN_FLIGHT_STATUSES.isdisjoint(statuses):  # only these can have a dead writer
+        if summary:
+            return None
+        records = [recovery.settled(store, r) if r["status"] in lifecycle.IN_FLIGHT_STATUSES else r
+                   for r in records]
+        rendered = None  # rendered before any settling
+    chosen = image_filter.chosen(records)
+    items = rendered() if rendered is not None and any(chosen) else None
+    if summary and rendered is not None and items is None and any(chosen):
+        return None
+    return records, chosen, items
 
 
 _STATUS = itemgetter("status")

@@ -103,8 +103,8 @@ def sweep(store: Store, settings: Settings | None = None) -> list[str]:
 
     done: list[str] = []
     for directory in (store.home, store.images.directory, store.tasks.directory,
-                      store.images.names.directory, store.images.sidecars.directory,
-                      store.tasks.sidecars.directory):
+                      store.images.names.directory, store.images.renderings.directory,
+                      store.images.summaries.directory):
         if directory.is_dir() and not directory.is_symlink():
             for entry in os.scandir(directory):
                 if TEMP_MARKER in entry.name:
@@ -153,7 +153,7 @@ def _refresh_derived_data(store: Store) -> list[str]:
         return []  # a damaged shard: doctor reports it, and lookups by name scan meanwhile
     store.images.rebuild_sidecars()
     store.tasks.rebuild_sidecars()
-    return ["rebuilt the name index, the renderings and the task summaries"]
+    return ["rebuilt the name index, the renderings and the summaries"]
 
 
 def settle_dead_writer(store: Store, image_id: str) -> list[str]:

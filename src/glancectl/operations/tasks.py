@@ -464,7 +464,8 @@ def list_tasks(store: Store, settings: Settings, *, status: str | None = None,
             found = _where(found, "type", task_type)
         return found
 
-    shards = store.tasks.shards() if whole else store.tasks.summarised_shards()
+    shards = (store.tasks.shards() if whole
+              else (records for _, _, records in store.tasks.summarised_shards()))
     return select_batches(map(settled_matches, shards), keys, marker=marker, limit=limit, keep=keep)
 
 
