@@ -61,7 +61,9 @@ class Subject:
         self.size = size
         self.home = home
         rng = random.Random(seed)
-        live = [r for r in recs if r["status"] in ("active", "queued") and not r["protected"]]
+        # Shown by a plain listing (its count is checked after the deletes), and deletable.
+        live = [r for r in recs if r["status"] in ("active", "queued") and not r["protected"]
+                and not r["os_hidden"]]
         picks = rng.sample(live, min(len(live), runs + 4))
         self.show_id = picks[0]["id"]
         self.show_name = picks[0]["name"]  # populated names are unique
