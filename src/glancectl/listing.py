@@ -5,7 +5,7 @@ from __future__ import annotations
 import operator
 from dataclasses import dataclass, field
 from functools import cached_property, partial
-from itertools import islice, repeat
+from itertools import compress, islice, repeat
 from operator import is_not, itemgetter
 from typing import Callable, Iterable, Mapping, NamedTuple, Sequence
 
@@ -369,9 +369,22 @@ class ImageFilter:
             values = columns.get(field)
             if values is None:
                 values = list(map(dict.get, records, repeat(field)))
+            if field in _REFUSING and chosen is not None:
+                # Only the records every earlier test kept, as a test a record at a time
+                # reaches them: a time no other test lets through is never parsed.
+                kept = list(compress(range(len(chosen)), chosen))
+                chosen = [False] * len(chosen)
+                for index, passed in zip(kept, test(list(map(values.__getitem__, kept)))):
+                    chosen[index] = passed
+                continue
             passed = test(values)
             chosen = list(passed) if chosen is None else list(map(operator.and_, chosen, passed))
         return chosen
+
+
+# The fields whose test may refuse a record's value (a time that is no ISO time, which only a
+# hand edit leaves): tested only on the records every earlier test kept.
+_REFUSING = frozenset({"created_at", "updated_at"})
 
 
 def _each_is(values: Iterable, *, value, by: Callable | None = None) -> Iterable[bool]:
