@@ -55,6 +55,11 @@ def test_time_filters(gctl, catalogue):
     assert bad.exit_code == 2 and "OP:TIME" in bad.stderr
     bad = gctl("image", "list", "--updated-at", "gt:yesterday")
     assert bad.exit_code == 2 and "not an ISO 8601 time" in bad.stderr
+    for out_of_range in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"):
+        bad = gctl("image", "list", "--created-at", f"gt:{out_of_range}")
+        assert (bad.exit_code, bad.stdout) == (2, "")
+        assert bad.stderr == (f"Error: '{out_of_range}' is not a time between the years 1 "
+                              "and 9999 in UTC\n")
 
 
 def test_sort_and_paging(gctl, catalogue):

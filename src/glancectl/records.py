@@ -111,7 +111,10 @@ def parse_time(value: str) -> datetime:
         raise InvalidValue(f"'{value}' is not an ISO 8601 time") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+    try:
+        return parsed.astimezone(timezone.utc)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is a time before year 1 in UTC
+        raise InvalidValue(f"'{value}' is not a time between the years 1 and 9999 in UTC") from None
 
 
 def scrub_due_at(image: Mapping, scrub_time: float | None) -> str | None:
