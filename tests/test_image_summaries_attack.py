@@ -41,3 +41,23 @@ def test_a_time_filter_never_reads_the_time_of_an_image_an_earlier_filter_left_o
             result = gctl("image", "list", *hidden_by, *when, *args)
             assert result.exit_code == 0, (when, args, result.stderr)
             assert kept["id"] in result.stdout and odd["id"] not in result.stdout
+
+
+def test_a_rendering_whose_lengths_were_damaged_is_never_shown(gctl, home):
+    """Two images in one shard, the split between them moved by 3 bytes (the same total):
+    were the header's "lengths" not under its crc32, -f json would print each image's JSON
+    cut in the wrong place."""
+    first = gctl.create("first", *FORMATS)
+    gctl.ok("image", "create", "second", "--id", first["id"][:2] + gctl.create("x")["id"][2:],
+            *FORMATS, "-q")
+    expected = gctl.ok("image", "list", "-f", "json").stdout_bytes
+    rendering = home / "rendered" / f"{first['id'][:2]}.items"
+    header, body = rendering.read_bytes().split(b"\n", 1)
+    fields = json.loads(header)
+    assert len(fields["lengths"]) == 2
+    fields["lengths"][0] += 3
+    fields["lengths"][-1] -= 3
+    rendering.write_bytes(json.dumps(fields).encode() + b"\n" + body)
+    result = gctl("image", "list", "-f", "json")
+    assert result.exit_code == 0
+    assert result.stdout_bytes == expected

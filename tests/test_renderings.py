@@ -259,8 +259,9 @@ def test_a_lone_surrogate_from_a_hand_edit_is_written_as_its_escape(gctl, home, 
 
 
 def test_the_rendering_is_pinned_to_its_version():
-    """Changing how an image is rendered must bump renderings.Renderings.VERSION, or every store's kept
-    renderings would go on being trusted: then update this digest."""
+    """Changing how an image is rendered (or how a rendering's header is checked) must bump
+    renderings.Renderings.VERSION, or every store's kept renderings would go on being trusted:
+    then update this pin."""
     record = {
         "id": "3f0b8c52-7d4c-4c5e-9b0a-2f9d6a1e8c10", "name": "pinned \u00e9 \x85", "status": "active",
         "visibility": "shared", "protected": False, "os_hidden": False, "disk_format": "qcow2",
@@ -272,7 +273,7 @@ def test_the_rendering_is_pinned_to_its_version():
         "direct_url": "file:///d/x",
     }
     digest = hashlib.sha256(b"".join(renderings.image_items([record, {**record, "locations": []}])))
-    assert (renderings.Renderings.VERSION, digest.hexdigest()) == (2, PINNED_DIGEST)
+    assert (renderings.Renderings.VERSION, digest.hexdigest()) == (3, PINNED_DIGEST)
 
 
 PINNED_DIGEST = "e4f5f2af4cf50372df357c5fa42294e6ded102dbab04a6d09e151777954bc169"

@@ -84,10 +84,9 @@ def test_a_listing_is_strict_json_when_a_shard_holds_infinity_and_a_big_integer(
 
 
 def test_a_rendering_whose_data_was_lost_is_never_shown(gctl, home):
-    """The renderings are written unsynced and carry no checksum (the name index has crc32s
-    in its manifest for just this). A crash can leave an unsynced file at its full length
-    with its data lost (zeros); so can any write into rendered/ itself. The shard file is
-    untouched, so its identity still fits, and the listing prints NUL bytes as the image."""
+    """The renderings are written unsynced: a crash can leave one at its full length with its
+    data lost (zeros), and the shard file untouched, so its identity still fits. Only the
+    header's crc32 keeps the listing from printing NUL bytes as the image."""
     gctl.create("torn", *FORMATS, "--id", FIRST)
     expected = afresh(gctl, home)
     rendering = home / "rendered" / "00.items"

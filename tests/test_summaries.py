@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import zlib
 from pathlib import Path
 
 import pytest
 
-from glancectl import records
+from glancectl import records, sidecars
 from glancectl.lifecycle import TaskStatus
 from glancectl.storage import write_atomic
 from glancectl.store import Store
@@ -147,7 +148,7 @@ def _forged(home: Path, task_id: str, change) -> bytes:
     fields, columns = json.loads(header), json.loads(body)
     change(columns)
     body = json.dumps(columns).encode()
-    fields["crc32"] = zlib.crc32(body)
+    fields["crc32"] = sidecars.checksum(fields, body)
     return json.dumps(fields).encode() + b"\n" + body
 
 
@@ -158,7 +159,7 @@ DAMAGE = {
         path.read_bytes()[:-10] + bytes([path.read_bytes()[-10] ^ 1]) + path.read_bytes()[-9:]),
     "empty": lambda path, home, task_id: path.write_bytes(b""),
     "another version": lambda path, home, task_id: path.write_bytes(
-        path.read_bytes().replace(b'"version":1,', b'"version":99,', 1)),
+        re.sub(rb'^\{"version":\d+,', b'{"version":99,', path.read_bytes(), count=1)),
     "a FIFO": lambda path, home, task_id: (path.unlink(), os.mkfifo(path)),
     "a directory": lambda path, home, task_id: (path.unlink(), path.mkdir()),
     "a symlink to the right bytes": lambda path, home, task_id: (

@@ -7,7 +7,7 @@ JSON, ``summaries`` each record's listed fields. Each sidecar is one file per
 shard, ``<directory>/<xx><suffix>``::
 
     {"version": V, "shard": [inode, size, mtime_ns, ctime_ns], "shard_crc32": <of the shard>,
-     "crc32": <of what follows>, ...}
+     "crc32": <of the kind's own fields ("...") and the body>, ...}
     <body>
 
 Derived data, like the name index (``nameindex``): every write of a shard
@@ -114,7 +114,7 @@ class Sidecars:
         except ValueError:
             return None
         body = memoryview(text)[end + 1:]
-        if not fresh or fields.get("crc32") != zlib.crc32(body):
+        if not fresh or fields.get("crc32") != checksum(fields, body):
             return None
         if made.st_mtime_ns <= shard_stat.st_ctime_ns and not _holds(shard_path, fields):
             return None  # racy, and the shard is not what it was made from
@@ -182,7 +182,7 @@ class Sidecars:
                shard_stat: os.stat_result, shard_crc32: int) -> None:
         body, fields = encoded
         header = {"version": self.VERSION, "shard": shard_identity(shard_stat),
-                  "shard_crc32": shard_crc32, "crc32": zlib.crc32(body), **fields}
+                  "shard_crc32": shard_crc32, "crc32": checksum(fields, body), **fields}
         ensure_dir(self.directory)
         target = self.path(shard_path)
         fd, tmp = create_temp(self.directory, os.path.basename(target))
@@ -194,6 +194,17 @@ class Sidecars:
         except BaseException:
             remove_quietly(tmp)
             raise
+
+
+_HEADER_KEYS = frozenset(("version", "shard", "shard_crc32", "crc32"))
+
+
+def checksum(fields: dict, body) -> int:
+    """The header's crc32: of the fields a kind adds ("lengths", "count") and the body, since
+    a damaged "lengths" would cut a whole body in the wrong places."""
+    own = {key: value for key, value in fields.items() if key not in _HEADER_KEYS}
+    covered = json.dumps(own, sort_keys=True, separators=(",", ":")).encode()
+    return zlib.crc32(body, zlib.crc32(covered))
 
 
 def _holds(shard_path: str | os.PathLike, fields: dict) -> bool:

@@ -29,7 +29,7 @@ from glancectl.store import ColumnRecords
 
 
 class Summaries(Sidecars):
-    VERSION = 1  # bump whenever the listed fields or the encoding change
+    VERSION = 2  # bump whenever the listed fields or the encoding change
     IF_STALE = "listings read those shards whole"
 
     def __init__(self, directory, table: str, *, fields: tuple[str, ...],
