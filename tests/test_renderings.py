@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import shutil
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -169,11 +170,14 @@ def _damage(path: Path, how: str, other: Path) -> None:
     "a-symlink-to-another-shards", "another-shards-copied-in",
 ])
 def test_a_damaged_rendering_is_never_shown_and_never_written_by_a_listing(gctl, home, store, how):
-    # Two images in one shard, so a rendering of one record could pass for a short one.
-    gctl.create("same-shard", *FORMATS)
+    # Two images in one shard, so a rendering of one record could pass for a short one, and
+    # lengths can be shifted between them.
+    first = store[0]["id"]
+    gctl.create("same-shard", *FORMATS, "--id", first[:2] + str(uuid.uuid4())[2:])
     expected = afresh(gctl, home)
-    files = sorted((home / "rendered").glob("*.items"))
-    _damage(files[0], how, files[1])
+    damaged = home / "rendered" / f"{first[:2]}.items"
+    assert len(json.loads(damaged.read_bytes().split(b"\n", 1)[0])["lengths"]) >= 2
+    _damage(damaged, how, next(p for p in (home / "rendered").glob("*.items") if p != damaged))
     before = {p.name: (p.is_dir(), p.is_symlink(), None if p.is_dir() else p.read_bytes())
               for p in (home / "rendered").iterdir()}
     result = gctl("image", "list", "-f", "json")
