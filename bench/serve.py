@@ -14,9 +14,10 @@
   (GET file, the bytes read and dropped) against the CLI's ``image download``
   to /dev/null, so both sides measure what glancectl sends, not how the
   receiver writes; each image read once beforehand, so neither side reads the
-  disk while the other reads memory. Target: HTTP >= 0.8x the CLI. Informational: the download
-  written to a file, the client writing as Python's buffered I/O does and
-  fsyncing at the end, against ``image download --file`` (O_DIRECT writes).
+  disk while the other reads memory. Target: HTTP >= 0.8x the CLI.
+  Informational: the download written to a file, the client writing as
+  Python's buffered I/O does and fsyncing at the end, against
+  ``image download --file`` (O_DIRECT writes).
 
     python3 bench/serve.py                          # 10,000 images, 256 MiB, 3 rounds
     python3 bench/serve.py --mib 64 --rounds 1 --runs 3 --seconds 2   # smoke
@@ -40,7 +41,7 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
-from datapath import make_source  # noqa: E402
+from datapath import make_source, warm  # noqa: E402
 
 MB = 1_000_000
 CHUNK = 1024 * 1024
@@ -158,16 +159,6 @@ def http_download(server: Server, image_id: str, out: Path | None) -> float:
     return time.perf_counter() - start
 
 
-def read_through_the_cache(path: Path) -> None:
-    """Read a just-uploaded image (written past the page cache) once, so that each side's
-    downloads read it from memory: what is timed is what glancectl does with the bytes, and
-    neither side pays for the disk while the other does not."""
-    with open(path, "rb", buffering=0) as handle:
-        buffer = memoryview(bytearray(CHUNK))
-        while handle.readinto(buffer):
-            pass
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -231,8 +222,9 @@ def main() -> int:
             try:
                 elapsed, http_id = http_upload(server, source)
                 samples["http_up"].append(elapsed)
+                # Written past the page cache: read once, so both sides read from memory.
                 for home, image_id in ((cli_home, cli_id), (http_home, http_id)):
-                    read_through_the_cache(home / "data" / image_id)
+                    warm(home / "data" / image_id)
                 samples["http_down"].append(http_download(server, http_id, None))
                 samples["cli_down"].append(common.run_timed(common.glancectl_cmd(
                     cli_home, "image", "download", cli_id))[0])  # stdout: /dev/null
